@@ -1,0 +1,7 @@
+// Package all links every core table into a binary: importing it runs each
+// table package's init, which registers its tables in table.Default.
+package all
+
+import (
+	_ "github.com/gosquery/gosquery/internal/tables/system" // processes, users, kernel, ...
+)
