@@ -5,6 +5,9 @@ package flags
 // A flag listed here is accepted even where gosquery does not act on it yet,
 // so an existing flagfile keeps working; osquery_flags shows them all.
 var standardDefs = []Def{
+	// flagfile is gflags' own: the file whose lines are applied as flags.
+	{Name: "flagfile", Type: String, Default: "", Class: CLI, Description: "load flags from file"},
+
 	// Config and identity.
 	{Name: "config_plugin", Type: String, Default: "filesystem", Class: CLI, Description: "Config plugin name"},
 	{Name: "config_path", Type: String, Default: "/etc/osquery/osquery.conf", Class: CLI, Description: "Path to JSON config file"},

@@ -45,6 +45,7 @@ func (s *Set) Parse(args []string) ([]string, error) {
 			if err := s.ApplyFlagfile(value); err != nil {
 				return nil, err
 			}
+			s.store("flagfile", value)
 			continue
 		}
 		d, ok := s.Lookup(name)

@@ -325,3 +325,28 @@ func (db *DB) Columns(ctx context.Context, sql string) ([]ColumnInfo, error) {
 	}
 	return out, nil
 }
+
+var (
+	versionOnce sync.Once
+	version     string
+)
+
+// Version returns the SQLite library version, for .version and .show.
+func Version() string {
+	versionOnce.Do(func() {
+		conn, err := sqlite3.Open(":memory:")
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		stmt, _, err := conn.Prepare("select sqlite_version()")
+		if err != nil {
+			return
+		}
+		defer stmt.Close()
+		if stmt.Step() {
+			version = stmt.ColumnText(0)
+		}
+	})
+	return version
+}

@@ -106,7 +106,7 @@ type Runtime struct {
 type Plugin struct {
 	Registry string
 	Name     string
-	Owner    string
+	Owner    uint64
 	Internal bool
 	Active   bool
 }

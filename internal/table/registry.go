@@ -34,8 +34,9 @@ type Def struct {
 	Spec Spec
 	// Open starts a generation for q. It is called once per SQLite xFilter.
 	Open func(ctx context.Context, q *Query) Cursor
-	// Extension names the extension that owns the table ("" for core tables).
-	Extension string
+	// Owner is the uuid of the extension that registered the table; 0 for
+	// core tables.
+	Owner uint64
 }
 
 // New builds the Def for a typed generator, checking the row type against
