@@ -8,11 +8,30 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 )
 
-var uuidRE = regexp.MustCompile(`^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$`)
+// isUUID checks the 8-4-4-4-12 hex shape without a regexp, which would
+// cost every shell start its compilation.
+func isUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+				return false
+			}
+		}
+	}
+	return true
+}
 
 // placeholder UUIDs firmware ships when it has none; osquery treats them as
 // absent.
@@ -28,7 +47,7 @@ var placeholders = map[string]bool{
 func HardwareUUID(root, sysRoot string) (string, bool) {
 	if b, err := os.ReadFile(filepath.Join(sysRoot, "class/dmi/id/product_uuid")); err == nil {
 		u := strings.ToUpper(strings.TrimSpace(string(b)))
-		if uuidRE.MatchString(u) && !placeholders[u] {
+		if isUUID(u) && !placeholders[u] {
 			return u, true
 		}
 	}

@@ -210,10 +210,48 @@ func TestUsedColumnsReachTable(t *testing.T) {
 	db, rec := testDB(t)
 	query(t, db, "select square from nums where n = 1")
 	q := rec.queries[0]
-	// Primary key columns (index and additional) always count as used for a
-	// WITHOUT ROWID table; the hidden column does not.
-	if !q.Used("square") || !q.Used("n") || q.Used("secret") {
+	if !q.Used("square") || !q.Used("n") || q.Used("name") || q.Used("secret") {
 		t.Fatalf("used mask %b", q.UsedMask())
+	}
+}
+
+// Index columns are not unique keys (process_envs has a row per variable
+// of a pid): DISTINCT must still apply.
+func TestDistinctOnIndexColumn(t *testing.T) {
+	reg := table.NewRegistry()
+	d, err := table.New(table.Spec{
+		Name:    "dups",
+		Columns: []table.Column{table.BigInt("k").Index(), table.Text("v")},
+	}, func(ctx context.Context, q *table.Query, emit func(struct {
+		K int64  `col:"k"`
+		V string `col:"v"`
+	})) error {
+		for _, v := range []string{"a", "b", "c"} {
+			emit(struct {
+				K int64  `col:"k"`
+				V string `col:"v"`
+			}{K: 1, V: v})
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg.Add(d)
+	db, err := Open(table.HostEnv(flags.Standard(), reg, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for sql, want := range map[string]int{
+		"select distinct k from dups":             1,
+		"select k from dups group by k":           1,
+		"select distinct k from dups where k = 1": 1,
+		"select k from dups where k = 1":          3,
+	} {
+		if res := query(t, db, sql); len(res.Rows) != want {
+			t.Errorf("%s: %d rows, want %d", sql, len(res.Rows), want)
+		}
 	}
 }
 

@@ -29,7 +29,7 @@ func (db *DB) connector(name string) sqlite3.VTabConstructor[*vtab] {
 		if def == nil {
 			return nil, fmt.Errorf("no such table: %s", name)
 		}
-		if err := conn.DeclareVTab(def.Spec.CreateTableSQL()); err != nil {
+		if err := conn.DeclareVTab(def.Spec.DeclareSQL()); err != nil {
 			return nil, fmt.Errorf("declare table %s: %w", name, err)
 		}
 		return &vtab{db: db, name: name}, nil

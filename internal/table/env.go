@@ -110,3 +110,19 @@ type Plugin struct {
 	Internal bool
 	Active   bool
 }
+
+// ServiceOrInit returns the service under key, creating it with init the
+// first time; concurrent callers get the same instance.
+func (e *Env) ServiceOrInit(key any, init func() any) any {
+	e.servicesMu.Lock()
+	defer e.servicesMu.Unlock()
+	if svc, ok := e.services[key]; ok {
+		return svc
+	}
+	if e.services == nil {
+		e.services = map[any]any{}
+	}
+	svc := init()
+	e.services[key] = svc
+	return svc
+}

@@ -178,7 +178,16 @@ func (s *Spec) Validate() error {
 // CreateTableSQL renders the statement osquery declares for the table (and
 // prints in `.schema`): backquoted columns, HIDDEN and COLLATE markers, and a
 // primary key over index (or additional) columns with WITHOUT ROWID.
-func (s *Spec) CreateTableSQL() string {
+func (s *Spec) CreateTableSQL() string { return s.createTable(true) }
+
+// DeclareSQL is the statement gosquery declares to SQLite. It leaves out
+// osquery's primary key: index columns are not unique (process_envs has one
+// row per variable of a pid), and a declared key lets SQLite assume they
+// are, dropping DISTINCT and marking key columns as always used. Constraint
+// pushdown does not depend on the key.
+func (s *Spec) DeclareSQL() string { return s.createTable(false) }
+
+func (s *Spec) createTable(withKey bool) string {
 	var b strings.Builder
 	b.WriteString("CREATE TABLE ")
 	b.WriteString(s.Name)
@@ -211,7 +220,7 @@ func (s *Spec) CreateTableSQL() string {
 	// additional columns the whole row is the key, because additional columns
 	// alone do not identify a row.
 	switch {
-	case s.Attributes&NoPkey != 0:
+	case s.Attributes&NoPkey != 0 || !withKey:
 		key = nil
 	case !indexed && len(key) > 0:
 		key = key[:0]

@@ -94,11 +94,13 @@ func generateProcesses(ctx context.Context, q *table.Query, emit func(processRow
 	}
 	// start_time is epoch seconds: boot time plus the start tick count.
 	bootUnix := int64(-1)
-	if boot, err := fs.BootTime(); err == nil {
-		bootUnix = boot.Unix()
+	if q.Used("start_time") {
+		if boot, err := fs.BootTime(); err == nil {
+			bootUnix = boot.Unix()
+		}
 	}
 	want := processColumns{
-		status:  q.UsedAny("name", "uid", "gid", "euid", "egid", "suid", "sgid", "resident_size", "total_size"),
+		status:  q.UsedAny("uid", "gid", "euid", "egid", "suid", "sgid", "resident_size", "total_size"),
 		path:    q.UsedAny("path", "on_disk"),
 		cmdline: q.Used("cmdline"),
 		cwd:     q.Used("cwd"),
@@ -127,8 +129,10 @@ type processColumns struct {
 
 func readProcess(fs procfs.FS, pid int, bootUnix int64, want processColumns) (processRow, bool) {
 	r := processRow{PID: int64(pid), OnDisk: -1, DiskBytesRead: -1, DiskBytesWritten: -1, StartTime: -1}
-	// stat is always read: it is the cheapest proof the process exists, and
-	// it carries the name when status is not needed.
+	// stat is always read: it is the cheapest proof the process exists and
+	// carries the name. The name is the raw comm from stat, not status's
+	// Name, which the kernel escapes (a newline becomes "\n"), so that the
+	// name never depends on which other columns a query reads.
 	st, err := fs.Stat(pid)
 	if err != nil {
 		return r, false
@@ -146,7 +150,6 @@ func readProcess(fs procfs.FS, pid int, bootUnix int64, want processColumns) (pr
 	}
 	if want.status {
 		if s, err := fs.Status(pid); err == nil {
-			r.Name = s.Name
 			r.UID, r.EUID, r.SUID = s.UID[0], s.UID[1], s.UID[2]
 			r.GID, r.EGID, r.SGID = s.GID[0], s.GID[1], s.GID[2]
 			r.ResidentSize = s.VmRSS

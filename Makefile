@@ -1,0 +1,35 @@
+# The single entry point for building, testing and benchmarking gosquery.
+# CI (.ci/run) runs `make test`, the same command the README gives.
+
+GO      ?= go
+BIN     ?= bin
+PKGS    := ./...
+
+.PHONY: all build test vet fmt-check bench clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/ ./cmd/osqueryi ./cmd/osqueryd
+
+# test is what CI runs: formatting, vet, then every test with the race
+# detector. Some tests need root (audit, other users' /proc files); they
+# say so and skip when not root.
+test: fmt-check vet
+	$(GO) test -race -count=1 -timeout 30m $(PKGS)
+
+vet:
+	$(GO) vet $(PKGS)
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '/gen/')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+# bench runs the Go benchmarks and the side-by-side scripts in bench/.
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem -count 6 ./internal/sqlengine/ ./internal/tables/system/ | tee bench/results/go-bench.txt
+	./bench/processes_vs_ps.sh
+	./bench/cold_start.sh
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,80 @@
+package system
+
+import (
+	"context"
+
+	"github.com/gosquery/gosquery/internal/ancestry"
+	"github.com/gosquery/gosquery/internal/procfs"
+	"github.com/gosquery/gosquery/internal/table"
+)
+
+// process_ancestry is gosquery's own table: the ancestry chain of every live
+// process (or of `pid = ?`), in the same JSON as process_events.ancestry, so
+// ancestry is queryable for running processes and not only in events.
+var processAncestrySpec = table.Spec{
+	Name:        "process_ancestry",
+	Description: "Ancestry chain of each running process, as in process_events.ancestry.",
+	Columns: []table.Column{
+		table.BigInt("pid").Index().Optimized(),
+		table.BigInt("parent"),
+		table.Text("path"),
+		table.Text("cmdline"),
+		table.BigInt("proc_time"),
+		table.BigInt("proc_time_hr"),
+		table.Text("ancestry"),
+		table.Integer("depth"),
+		table.Integer("complete"),
+	},
+}
+
+type processAncestryRow struct {
+	PID        int64  `col:"pid"`
+	Parent     int64  `col:"parent"`
+	Path       string `col:"path"`
+	Cmdline    string `col:"cmdline"`
+	ProcTime   int64  `col:"proc_time"`
+	ProcTimeHR int64  `col:"proc_time_hr"`
+	Ancestry   string `col:"ancestry"`
+	Depth      int64  `col:"depth"`
+	Complete   bool   `col:"complete"`
+}
+
+func init() { table.Register(processAncestrySpec, generateProcessAncestry) }
+
+// generateProcessAncestry builds each process's chain from the shared node
+// cache, so repeated queries and the event tables reuse the same nodes.
+// parent is the parent the cache knows, which survives reparenting: a
+// process whose parent exited still names it, not the reaper.
+func generateProcessAncestry(ctx context.Context, q *table.Query, emit func(processAncestryRow)) error {
+	cache := ancestry.ForEnv(q.Env)
+	pids := q.EqualsInt("pid")
+	if len(pids) == 0 {
+		all, err := procfs.New(q.Env.ProcRoot).PIDs()
+		if err != nil {
+			return err
+		}
+		for _, p := range all {
+			pids = append(pids, int64(p))
+		}
+	}
+	for _, pid := range pids {
+		if ctx.Err() != nil {
+			return nil
+		}
+		p, ok := cache.Live(int32(pid))
+		if !ok {
+			continue
+		}
+		hr := cache.ProcTimeHR(p.Key.Start)
+		row := processAncestryRow{
+			PID: pid, Parent: int64(p.PPID), Path: p.Path, Cmdline: p.Cmdline,
+			ProcTime: hr / 100, ProcTimeHR: hr, Ancestry: "[]",
+		}
+		if q.UsedAny("ancestry", "depth", "complete") {
+			ch := cache.Ancestry(p.Key)
+			row.Ancestry, row.Depth, row.Complete = string(ch.JSON), int64(ch.Depth), ch.Complete
+		}
+		emit(row)
+	}
+	return nil
+}
