@@ -255,6 +255,19 @@ func TestDistinctOnIndexColumn(t *testing.T) {
 	}
 }
 
+// An OR of pushed constraints runs one scan per branch and merges them by
+// rowid; rows of different scans must not collide.
+func TestORBranchesMerge(t *testing.T) {
+	db, rec := testDB(t)
+	res := query(t, db, "select n from nums where n = 3 or n = 5 or name = 'n7' order by n")
+	if len(res.Rows) != 3 || res.Rows[0][0].Int != 3 || res.Rows[2][0].Int != 7 {
+		t.Fatalf("OR rows %v", res.Rows)
+	}
+	if len(rec.queries) != 3 {
+		t.Fatalf("want one scan per OR branch, got %d", len(rec.queries))
+	}
+}
+
 func TestLimitStopsGeneration(t *testing.T) {
 	db, rec := testDB(t)
 	res := query(t, db, "select n from nums limit 3")

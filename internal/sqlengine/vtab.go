@@ -2,8 +2,13 @@ package sqlengine
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
+	"hash/fnv"
+	"io"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -305,7 +310,45 @@ func (c *cursor) Column(ctx sqlite3.Context, n int) error {
 	return nil
 }
 
-func (c *cursor) RowID() (int64, error) { return c.rowid, nil }
+// RowID identifies the current row by a hash of its values. SQLite needs a
+// rowid that is the same for the same row across scans: it merges the
+// branches of an OR (one scan per branch) by rowid, so a per-scan counter
+// would make rows of the second branch collide with the first and vanish.
+func (c *cursor) RowID() (int64, error) {
+	def := c.vtab.db.env.Tables.Get(c.vtab.name)
+	if def == nil {
+		return c.rowid, nil
+	}
+	h := rowHasher{h: fnv.New64a()}
+	for i := range def.Spec.Columns {
+		c.gen.Column(i, &h)
+	}
+	return int64(h.h.Sum64() &^ (1 << 63)), nil
+}
+
+// rowHasher feeds column values, tagged by type, into a hash.
+type rowHasher struct {
+	h   hash.Hash64
+	buf [9]byte
+}
+
+func (r *rowHasher) tagged(tag byte, v uint64) {
+	r.buf[0] = tag
+	binary.LittleEndian.PutUint64(r.buf[1:], v)
+	r.h.Write(r.buf[:])
+}
+
+func (r *rowHasher) Null()             { r.tagged(0, 0) }
+func (r *rowHasher) Int64(v int64)     { r.tagged(1, uint64(v)) }
+func (r *rowHasher) Float64(v float64) { r.tagged(2, math.Float64bits(v)) }
+func (r *rowHasher) Text(v string) {
+	r.tagged(3, uint64(len(v)))
+	io.WriteString(r.h, v)
+}
+func (r *rowHasher) Blob(v []byte) {
+	r.tagged(4, uint64(len(v)))
+	r.h.Write(v)
+}
 
 // resultWriter hands a table's values to SQLite. It lives in the cursor so
 // writing a cell allocates nothing.
