@@ -3,7 +3,10 @@ package system
 import (
 	"context"
 	"os"
+	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/gosquery/gosquery/internal/procfs"
@@ -108,19 +111,65 @@ func generateProcesses(ctx context.Context, q *table.Query, emit func(processRow
 		io:      q.UsedAny("disk_bytes_read", "disk_bytes_written"),
 		cgroup:  q.Used("cgroup_path"),
 	}
-	for _, pid := range pids {
-		if ctx.Err() != nil {
-			return nil
+	// A process that exited between listing and reading, or a pid that was
+	// never there, is skipped.
+	if len(pids) < processesParallelMin {
+		for _, pid := range pids {
+			if ctx.Err() != nil {
+				return nil
+			}
+			if row, ok := readProcess(fs, int(pid), bootUnix, want); ok {
+				emit(row)
+			}
 		}
-		row, ok := readProcess(fs, int(pid), bootUnix, want)
-		if !ok {
-			// The process exited between listing and reading, or the pid
-			// was never there: skip it.
-			continue
-		}
+		return nil
+	}
+	for row := range readProcessesParallel(ctx, fs, pids, bootUnix, want) {
 		emit(row)
 	}
 	return nil
+}
+
+// processesParallelMin is the listing size from which /proc is read by
+// several goroutines. Reading a process is a handful of syscalls that
+// cost microseconds each on a VM and run in parallel across cores; below
+// this size the hand-off costs more than it saves.
+const processesParallelMin = 48
+
+// readProcessesParallel reads the pids with one reader per CPU and yields
+// rows as they come; when ctx is cancelled (LIMIT reached) the readers
+// stop.
+func readProcessesParallel(ctx context.Context, fs procfs.FS, pids []int64, bootUnix int64, want processColumns) <-chan processRow {
+	workers := min(runtime.GOMAXPROCS(0), 8)
+	rows := make(chan processRow, 64)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(len(pids)) || ctx.Err() != nil {
+					return
+				}
+				row, ok := readProcess(fs, int(pids[i]), bootUnix, want)
+				if !ok {
+					continue
+				}
+				select {
+				case rows <- row:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+	}
+	go func() {
+		wg.Wait()
+		close(rows)
+	}()
+	return rows
 }
 
 type processColumns struct {
