@@ -47,15 +47,9 @@ func init() { table.Register(processAncestrySpec, generateProcessAncestry) }
 // process whose parent exited still names it, not the reaper.
 func generateProcessAncestry(ctx context.Context, q *table.Query, emit func(processAncestryRow)) error {
 	cache := ancestry.ForEnv(q.Env)
-	pids := q.EqualsInt("pid")
-	if len(pids) == 0 {
-		all, err := procfs.New(q.Env.ProcRoot).PIDs()
-		if err != nil {
-			return err
-		}
-		for _, p := range all {
-			pids = append(pids, int64(p))
-		}
+	pids, err := queriedPIDs(q, procfs.New(q.Env.ProcRoot))
+	if err != nil {
+		return err
 	}
 	for _, pid := range pids {
 		if ctx.Err() != nil {

@@ -33,22 +33,13 @@ func init() { table.Register(processEnvsSpec, generateProcessEnvs) }
 // root, exited processes) are skipped; kernel threads have none.
 func generateProcessEnvs(ctx context.Context, q *table.Query, emit func(processEnvRow)) error {
 	fs := procfs.New(q.Env.ProcRoot)
-	pids := q.EqualsInt("pid")
-	if len(pids) == 0 {
-		all, err := fs.PIDs()
-		if err != nil {
-			return err
-		}
-		for _, p := range all {
-			pids = append(pids, int64(p))
-		}
+	pids, err := queriedPIDs(q, fs)
+	if err != nil {
+		return err
 	}
 	for _, pid := range pids {
 		if ctx.Err() != nil {
 			return nil
-		}
-		if pid <= 0 || pid > 1<<31-1 {
-			continue
 		}
 		b, err := fs.Environ(int(pid))
 		if err != nil {

@@ -35,22 +35,13 @@ func init() { table.Register(processOpenFilesSpec, generateProcessOpenFiles) }
 // ("/memfd:name"), namespace handles ("net:[4026531840]").
 func generateProcessOpenFiles(ctx context.Context, q *table.Query, emit func(processOpenFileRow)) error {
 	fs := procfs.New(q.Env.ProcRoot)
-	pids := q.EqualsInt("pid")
-	if len(pids) == 0 {
-		all, err := fs.PIDs()
-		if err != nil {
-			return err
-		}
-		for _, p := range all {
-			pids = append(pids, int64(p))
-		}
+	pids, err := queriedPIDs(q, fs)
+	if err != nil {
+		return err
 	}
 	for _, pid := range pids {
 		if ctx.Err() != nil {
 			return nil
-		}
-		if pid <= 0 || pid > 1<<31 {
-			continue
 		}
 		fds, err := fs.FDs(int(pid))
 		if err != nil {

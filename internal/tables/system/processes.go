@@ -85,15 +85,9 @@ func init() { table.Register(processesSpec, generateProcesses) }
 // opened: `select pid, name from processes` reads one file per process.
 func generateProcesses(ctx context.Context, q *table.Query, emit func(processRow)) error {
 	fs := procfs.New(q.Env.ProcRoot)
-	pids := q.EqualsInt("pid")
-	if len(pids) == 0 {
-		all, err := fs.PIDs()
-		if err != nil {
-			return err
-		}
-		for _, p := range all {
-			pids = append(pids, int64(p))
-		}
+	pids, err := queriedPIDs(q, fs)
+	if err != nil {
+		return err
 	}
 	// start_time is epoch seconds: boot time plus the start tick count.
 	bootUnix := int64(-1)
