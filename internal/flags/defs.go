@@ -55,7 +55,7 @@ var standardDefs = []Def{
 	// Logging.
 	{Name: "logger_plugin", Type: String, Default: "filesystem", Class: CLI, Description: "Logger plugin name"},
 	{Name: "logger_path", Type: String, Default: "/var/log/osquery/", Class: Normal, Description: "Directory path for ERROR/WARN/INFO and results logging", Aliases: []string{"osquery_log_dir"}},
-	{Name: "logger_mode", Type: Int32, Default: "0640", Class: CLI, Description: "Octal mode for log files (default '0640')"},
+	{Name: "logger_mode", Type: String, Default: "0640", Class: CLI, Description: "Octal mode for log files (default '0640')"},
 	{Name: "logger_rotate", Type: Bool, Default: "false", Class: Normal, Description: "Use logger rotation with the filesystem logger"},
 	{Name: "logger_rotate_size", Type: Uint64, Default: "26214400", Class: Normal, Description: "Size in bytes of each rotated log file"},
 	{Name: "logger_rotate_max_files", Type: Uint64, Default: "25", Class: Normal, Description: "Max number of rotated log files"},

@@ -1,5 +1,6 @@
-// Package sqlengine owns SQLite: it is the only package that imports the
-// driver. It attaches every registered table as an eponymous virtual table,
+// Package sqlengine owns the query engine: an in-memory SQLite connection
+// (the only other user of the driver is internal/store, for the on-disk
+// state). It attaches every registered table as an eponymous virtual table,
 // adds osquery's SQL functions and collations, enforces osquery's authorizer,
 // and runs statements for the shell, the scheduler and remote callers.
 package sqlengine

@@ -1,0 +1,531 @@
+package procconn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Defaults for Listen.
+const (
+	// defaultRcvBuf is the socket receive buffer asked for. Queued skbs are
+	// charged at their truesize (about 1 KiB for a 76-byte event), so 8 MiB
+	// holds roughly 8,000 events: a burst of a few thousand forks while the
+	// reader is descheduled. The kernel doubles the value it is given.
+	defaultRcvBuf = 8 << 20
+	// defaultChanCap is the number of datagrams (one event each) the
+	// reader can queue ahead of Run.
+	defaultChanCap = 8192
+	// ackTimeout bounds each wait for the kernel's subscription
+	// acknowledgement, which normally arrives within microseconds.
+	ackTimeout = time.Second
+	// slabSize is the chunk datagrams are copied into, so the reader
+	// allocates once per ~200 events rather than once per event.
+	slabSize = 16 << 10
+	// offsetEvery is how often Run re-reads the suspend offset.
+	offsetEvery = time.Second
+)
+
+// subscribeMask is what the ancestry cache needs.
+const subscribeMask = Fork | Exec | Exit
+
+// procEventAll is PROC_EVENT_ALL: the mask of a subscriber without a
+// filter, and the one kernel filter value whose acks reach the subscriber.
+const procEventAll = Fork | Exec | UID | GID | SID | Ptrace | Comm | NonzeroExit | Coredump | Exit
+
+// Stats are a Listener's counters since Listen.
+type Stats struct {
+	// Datagrams received from the kernel.
+	Datagrams uint64
+	// Forks, Execs and Exits parsed (thread events included), Other the
+	// events of other kinds and acks, which Run does not deliver.
+	Forks, Execs, Exits, Other uint64
+	// Overruns counts ENOBUFS from recvfrom: the socket buffer overflowed
+	// and the kernel dropped an unknown number of events. Any non-zero
+	// value means loss.
+	Overruns uint64
+	// Drops counts datagrams the reader discarded because the channel to
+	// Run was full (Run, or its callback, too slow). Also loss.
+	Drops uint64
+	// ParseErrors counts datagrams that were malformed or truncated.
+	ParseErrors uint64
+	// Foreign counts datagrams that did not come from the kernel (another
+	// process sending to our port) and were ignored.
+	Foreign uint64
+}
+
+// Lost reports whether events were lost (overruns or drops).
+func (s Stats) Lost() bool { return s.Overruns != 0 || s.Drops != 0 }
+
+// Listener is a subscription to the proc connector.
+type Listener struct {
+	f      *os.File
+	rc     syscallConn
+	portID uint32
+	cfg    config
+
+	filtered bool
+	rcvBuf   int
+
+	ch         chan []byte
+	readerDone chan struct{}
+	// pending holds datagrams the subscription handshake read before Run.
+	pending [][]byte
+
+	running   atomic.Bool
+	closeOnce sync.Once
+	closeErr  error
+
+	// Run's own state (one Run at a time).
+	events   []Event
+	offset   int64
+	offsetAt time.Time
+
+	stats struct {
+		datagrams, forks, execs, exits, other atomic.Uint64
+		overruns, drops, parseErrors, foreign atomic.Uint64
+	}
+}
+
+// syscallConn is the subset of syscall.RawConn used: reads and writes go
+// through Go's poller, so Close wakes a blocked reader and the descriptor
+// cannot be reused under it.
+type syscallConn interface {
+	Read(func(fd uintptr) bool) error
+	Write(func(fd uintptr) bool) error
+}
+
+// config holds knobs tests turn; Listen uses the defaults.
+type config struct {
+	rcvBuf  int
+	chanCap int
+	// noFilter skips the Linux 6.6+ event filter (tests of the fallback).
+	noFilter bool
+	// beforeRecv, if set, runs in the reader before every recvfrom (tests
+	// stall the reader with it).
+	beforeRecv func()
+}
+
+// Listen opens a proc connector socket and subscribes to fork, exec and exit
+// events: with the kernel-side event filter when the kernel acknowledges it
+// (Linux 6.6+), else with a plain subscription (other kinds are then
+// received and discarded). It asks for a large receive buffer
+// (SO_RCVBUFFORCE, which needs CAP_NET_ADMIN, else SO_RCVBUF capped by
+// net.core.rmem_max) and starts the reader goroutine, so events are
+// collected from the moment Listen returns; call Run to consume them and
+// Close to end the subscription. ctx bounds the subscription handshake
+// only.
+func Listen(ctx context.Context) (*Listener, error) {
+	return listen(ctx, config{})
+}
+
+func listen(ctx context.Context, cfg config) (*Listener, error) {
+	if cfg.rcvBuf <= 0 {
+		cfg.rcvBuf = defaultRcvBuf
+	}
+	if cfg.chanCap <= 0 {
+		cfg.chanCap = defaultChanCap
+	}
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, unix.NETLINK_CONNECTOR)
+	if err != nil {
+		return nil, fmt.Errorf("procconn: socket: %w", err)
+	}
+	fail := func(what string, err error) (*Listener, error) {
+		unix.Close(fd)
+		return nil, fmt.Errorf("procconn: %s: %w", what, err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Groups: cnIdxProc}); err != nil {
+		return fail("bind", err)
+	}
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		return fail("getsockname", err)
+	}
+	nl, ok := sa.(*unix.SockaddrNetlink)
+	if !ok {
+		return fail("getsockname", fmt.Errorf("unexpected address %T", sa))
+	}
+	// SO_RCVBUFFORCE ignores rmem_max but needs CAP_NET_ADMIN; without it
+	// SO_RCVBUF still gets rmem_max.
+	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, cfg.rcvBuf) != nil {
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, cfg.rcvBuf); err != nil {
+			return fail("SO_RCVBUF", err)
+		}
+	}
+	rcvBuf, _ := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF)
+
+	// The descriptor is non-blocking, so os.NewFile registers it with the
+	// runtime poller.
+	f := os.NewFile(uintptr(fd), "procconn")
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("procconn: %w", err)
+	}
+	l := &Listener{
+		f:          f,
+		rc:         rc,
+		portID:     nl.Pid,
+		cfg:        cfg,
+		rcvBuf:     rcvBuf,
+		ch:         make(chan []byte, cfg.chanCap),
+		readerDone: make(chan struct{}),
+	}
+	go l.read()
+	if err := l.subscribe(ctx); err != nil {
+		l.Close()
+		return nil, err
+	}
+	return l, nil
+}
+
+// subscribe runs the handshake. The filter cannot be probed directly: the
+// kernel's filter also applies to acks (what = 0 matches no mask bit), so a
+// filtered subscriber never sees its own ack. So it first subscribes with
+// proc_input{LISTEN, PROC_EVENT_ALL}, which only a 6.6+ kernel understands
+// and acknowledges (older ones silently ignore an 8-byte payload), then
+// narrows the mask, which the kernel applies without another listener count
+// increment.
+func (l *Listener) subscribe(ctx context.Context) error {
+	if !l.cfg.noFilter && kernelAtLeast(6, 6) {
+		ack := ackNumber()
+		if err := l.send(subscribeMessage(procCnMcastListen, procEventAll, ackNumber(), ack, l.portID)); err != nil {
+			return err
+		}
+		errno, err := l.awaitAck(ctx, ack)
+		if err != nil && ctx.Err() != nil {
+			return err
+		}
+		if err == nil && errno == 0 {
+			if err := l.send(subscribeMessage(procCnMcastListen, subscribeMask, ackNumber(), ackNumber(), l.portID)); err != nil {
+				return err
+			}
+			l.filtered = true
+			return nil
+		}
+	}
+	ack := ackNumber()
+	if err := l.send(subscribeMessage(procCnMcastListen, 0, ackNumber(), ack, l.portID)); err != nil {
+		return err
+	}
+	errno, err := l.awaitAck(ctx, ack)
+	if err != nil {
+		if ctx.Err() == nil {
+			err = fmt.Errorf("%w (the kernel ignores subscribers outside the initial user and pid namespaces, and before Linux 6.6 requires CAP_NET_ADMIN)", err)
+		}
+		return err
+	}
+	if errno != 0 {
+		return fmt.Errorf("procconn: subscription refused: %w", unix.Errno(errno))
+	}
+	return nil
+}
+
+// ackNumber picks a random number for a request's seq and ack fields. Acks
+// are multicast to every subscriber and carry the request's ack + 1 (the
+// kernel overwrites their seq with its per-CPU counter), so a random ack
+// number tells ours apart from other processes' (which mostly send 0).
+func ackNumber() uint32 { return rand.Uint32() >> 1 }
+
+// awaitAck waits for the ack to the request with ack number ack, keeping
+// every other datagram for Run.
+func (l *Listener) awaitAck(ctx context.Context, ack uint32) (uint32, error) {
+	timer := time.NewTimer(ackTimeout)
+	defer timer.Stop()
+	for {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-timer.C:
+			return 0, errors.New("procconn: no acknowledgement from the proc connector")
+		case d, ok := <-l.ch:
+			if !ok {
+				return 0, errors.New("procconn: socket closed during subscription")
+			}
+			evs, _ := ParseMessage(d)
+			for _, ev := range evs {
+				if ev.Kind == Ack && ev.AckNum == ack+1 {
+					// The ack's datagram carries nothing else.
+					return ev.Err, nil
+				}
+			}
+			if len(l.pending) < l.cfg.chanCap {
+				l.pending = append(l.pending, d)
+			} else {
+				l.stats.drops.Add(1)
+			}
+		}
+	}
+}
+
+// send writes a request to the kernel (port 0, no group: sending to a
+// multicast group would need CAP_NET_ADMIN).
+func (l *Listener) send(msg []byte) error {
+	var serr error
+	err := l.rc.Write(func(fd uintptr) bool {
+		serr = unix.Sendto(int(fd), msg, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK})
+		return serr != unix.EAGAIN
+	})
+	if err == nil {
+		err = serr
+	}
+	if err != nil {
+		return fmt.Errorf("procconn: send: %w", err)
+	}
+	return nil
+}
+
+// read is the reader goroutine. It does nothing but recvfrom and hand the
+// datagram over, so the socket drains as fast as the kernel fills it; when
+// Run falls behind it drops (and counts) rather than stop reading, because
+// a full socket buffer would lose events anyway, without saying which.
+func (l *Listener) read() {
+	defer close(l.readerDone)
+	defer close(l.ch)
+	buf := make([]byte, maxMessage)
+	var slab []byte
+	for {
+		if l.cfg.beforeRecv != nil {
+			l.cfg.beforeRecv()
+		}
+		var (
+			n    int
+			from uint32
+			rerr error
+		)
+		err := l.rc.Read(func(fd uintptr) bool {
+			for {
+				n, from, rerr = recvfrom(fd, buf)
+				if rerr != unix.EINTR {
+					return rerr != unix.EAGAIN
+				}
+			}
+		})
+		if err != nil {
+			return // closed
+		}
+		switch {
+		case rerr == unix.ENOBUFS:
+			l.stats.overruns.Add(1)
+			continue
+		case rerr != nil:
+			// Nothing else is expected from a bound netlink socket; count
+			// it and keep reading rather than lose the subscription.
+			l.stats.parseErrors.Add(1)
+			continue
+		case from != 0:
+			// Only the kernel (port 0) sends events; a process that found
+			// our port id must not feed fake forks into the ancestry.
+			l.stats.foreign.Add(1)
+			continue
+		case n > len(buf):
+			l.stats.datagrams.Add(1)
+			l.stats.parseErrors.Add(1)
+			continue
+		}
+		l.stats.datagrams.Add(1)
+		if len(slab) < n {
+			slab = make([]byte, max(slabSize, n))
+		}
+		d := slab[:n:n]
+		slab = slab[n:]
+		copy(d, buf[:n])
+		select {
+		case l.ch <- d:
+		default:
+			l.stats.drops.Add(1)
+		}
+	}
+}
+
+// recvfrom receives one datagram without allocating (unix.Recvfrom
+// allocates the source address). With MSG_TRUNC, n is the datagram's real
+// length even when it did not fit; from is the sender's port id.
+func recvfrom(fd uintptr, buf []byte) (n int, from uint32, err error) {
+	var sa unix.RawSockaddrNetlink
+	salen := uint32(unix.SizeofSockaddrNetlink)
+	r, _, e := unix.Syscall6(unix.SYS_RECVFROM, fd,
+		uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)), unix.MSG_TRUNC,
+		uintptr(unsafe.Pointer(&sa)), uintptr(unsafe.Pointer(&salen)))
+	if e != 0 {
+		return 0, 0, e
+	}
+	return int(r), sa.Pid, nil
+}
+
+// Run parses what the reader collected and calls fn for every Fork, Exec and
+// Exit event, in the order received (events from different CPUs may arrive
+// slightly out of timestamp order). It returns ctx.Err() when ctx is done,
+// and nil once the Listener is closed and everything queued before Close
+// has been delivered. fn runs on Run's goroutine and should be quick: while
+// it runs, events queue in the channel and are dropped (Stats.Drops) once
+// it is full. Only one Run may be active at a time; a later Run continues
+// where the previous one stopped.
+func (l *Listener) Run(ctx context.Context, fn func(Event)) error {
+	if !l.running.CompareAndSwap(false, true) {
+		return errors.New("procconn: Run is already active")
+	}
+	defer l.running.Store(false)
+	for len(l.pending) > 0 {
+		d := l.pending[0]
+		l.pending[0] = nil
+		l.pending = l.pending[1:]
+		l.deliver(d, fn)
+	}
+	l.pending = nil
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case d, ok := <-l.ch:
+			if !ok {
+				return nil
+			}
+			l.deliver(d, fn)
+		}
+	}
+}
+
+// deliver parses one datagram, counts its events and passes on the ones
+// the ancestry needs.
+func (l *Listener) deliver(d []byte, fn func(Event)) {
+	evs, err := AppendMessage(l.events[:0], d)
+	l.events = evs
+	if err != nil {
+		l.stats.parseErrors.Add(1)
+	}
+	off := l.suspendOffset()
+	for i := range evs {
+		ev := evs[i]
+		switch ev.Kind {
+		case Fork:
+			l.stats.forks.Add(1)
+		case Exec:
+			l.stats.execs.Add(1)
+		case Exit:
+			l.stats.exits.Add(1)
+		default:
+			l.stats.other.Add(1)
+			continue
+		}
+		if off != 0 {
+			ev.Ticks = uint64(int64(ev.MonotonicNS)+off) / nsPerTick
+		}
+		fn(ev)
+	}
+}
+
+// suspendOffset returns CLOCK_BOOTTIME - CLOCK_MONOTONIC, re-read every
+// offsetEvery: the time the machine spent suspended, which /proc's start
+// times include and the connector's timestamps do not.
+func (l *Listener) suspendOffset() int64 {
+	now := time.Now()
+	if l.offsetAt.IsZero() || now.Sub(l.offsetAt) >= offsetEvery {
+		l.offset, l.offsetAt = measureSuspendOffset(), now
+	}
+	return l.offset
+}
+
+func measureSuspendOffset() int64 {
+	var m1, b, m2 unix.Timespec
+	if unix.ClockGettime(unix.CLOCK_MONOTONIC, &m1) != nil ||
+		unix.ClockGettime(unix.CLOCK_BOOTTIME, &b) != nil ||
+		unix.ClockGettime(unix.CLOCK_MONOTONIC, &m2) != nil {
+		return 0
+	}
+	off := b.Nano() - (m1.Nano()+m2.Nano())/2
+	// Without a suspend the offset is exactly zero; what is measured is
+	// the gap between the reads, which must not move events across a tick.
+	if off < int64(time.Millisecond) && off > -int64(time.Millisecond) {
+		return 0
+	}
+	return off
+}
+
+// Stats returns the counters.
+func (l *Listener) Stats() Stats {
+	return Stats{
+		Datagrams:   l.stats.datagrams.Load(),
+		Forks:       l.stats.forks.Load(),
+		Execs:       l.stats.execs.Load(),
+		Exits:       l.stats.exits.Load(),
+		Other:       l.stats.other.Load(),
+		Overruns:    l.stats.overruns.Load(),
+		Drops:       l.stats.drops.Load(),
+		ParseErrors: l.stats.parseErrors.Load(),
+		Foreign:     l.stats.foreign.Load(),
+	}
+}
+
+// Filtered reports whether the kernel filters events for this subscriber
+// (Linux 6.6+), so only fork, exec and exit events are queued.
+func (l *Listener) Filtered() bool { return l.filtered }
+
+// RcvBuf is the socket receive buffer the kernel granted, in bytes (the
+// kernel reports twice the size asked for, to cover its bookkeeping).
+func (l *Listener) RcvBuf() int { return l.rcvBuf }
+
+// Close unsubscribes (PROC_CN_MCAST_IGNORE, so the kernel's listener count
+// drops and it stops building events nobody reads; closing the socket frees
+// its filter but does not lower the count) and closes the socket.
+// It waits for the reader goroutine; a Run returns nil once it has
+// delivered what was queued. Calling Close again returns the first result.
+func (l *Listener) Close() error {
+	l.closeOnce.Do(func() {
+		// Best effort: the socket is closed either way, and the kernel
+		// also drops a closed socket's filter state.
+		_ = l.send(subscribeMessage(procCnMcastIgnore, 0, ackNumber(), ackNumber(), l.portID))
+		l.closeErr = l.f.Close()
+		<-l.readerDone
+	})
+	return l.closeErr
+}
+
+// kernelAtLeast reports whether the running kernel's release is at least
+// major.minor; an unparsable release counts as new enough, since the
+// filter probe is harmless on an old kernel.
+func kernelAtLeast(major, minor int) bool {
+	var u unix.Utsname
+	if unix.Uname(&u) != nil {
+		return true
+	}
+	ma, mi, ok := parseRelease(unix.ByteSliceToString(u.Release[:]))
+	if !ok {
+		return true
+	}
+	return ma > major || (ma == major && mi >= minor)
+}
+
+// parseRelease reads "6.18.44-fc" as 6, 18.
+func parseRelease(s string) (major, minor int, ok bool) {
+	num := func() (int, bool) {
+		v, i := 0, 0
+		for ; i < len(s) && s[i] >= '0' && s[i] <= '9' && i < 6; i++ {
+			v = v*10 + int(s[i]-'0')
+		}
+		if i == 0 {
+			return 0, false
+		}
+		s = s[i:]
+		return v, true
+	}
+	if major, ok = num(); !ok || len(s) == 0 || s[0] != '.' {
+		return 0, 0, false
+	}
+	s = s[1:]
+	if minor, ok = num(); !ok {
+		return 0, 0, false
+	}
+	return major, minor, true
+}
