@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -43,8 +44,15 @@ func openPTY(t *testing.T) (master, slave *os.File) {
 // terminal collects what the shell writes to the pty.
 type terminal struct {
 	master *os.File
+	mu     sync.Mutex
 	buf    bytes.Buffer
 	done   chan struct{}
+}
+
+func (term *terminal) output() string {
+	term.mu.Lock()
+	defer term.mu.Unlock()
+	return term.buf.String()
 }
 
 func (term *terminal) read() {
@@ -52,7 +60,9 @@ func (term *terminal) read() {
 	b := make([]byte, 4096)
 	for {
 		n, err := term.master.Read(b)
+		term.mu.Lock()
 		term.buf.Write(b[:n])
+		term.mu.Unlock()
 		if err != nil {
 			return
 		}
@@ -64,12 +74,12 @@ func (term *terminal) waitFor(t *testing.T, s string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		if strings.Count(term.buf.String(), s) > 0 {
+		if strings.Contains(term.output(), s) {
 			return
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	t.Fatalf("timed out waiting for %q; output so far:\n%s", s, term.buf.String())
+	t.Fatalf("timed out waiting for %q; output so far:\n%s", s, term.output())
 }
 
 func TestInteractiveShell(t *testing.T) {
@@ -105,10 +115,10 @@ func TestInteractiveShell(t *testing.T) {
 	select {
 	case err := <-done:
 		if err != nil {
-			t.Fatalf("exit: %v\n%s", err, term.buf.String())
+			t.Fatalf("exit: %v\n%s", err, term.output())
 		}
 	case <-time.After(10 * time.Second):
-		t.Fatalf(".quit did not exit:\n%s", term.buf.String())
+		t.Fatalf(".quit did not exit:\n%s", term.output())
 	}
 	hist, err := os.ReadFile(filepath.Join(home, ".osquery", ".history"))
 	if err != nil || !strings.Contains(string(hist), "as answer;") {

@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/gosquery/gosquery/internal/daemon"
 	"github.com/gosquery/gosquery/internal/flags"
 	"github.com/gosquery/gosquery/internal/hostid"
 	"github.com/gosquery/gosquery/internal/logging"
@@ -85,8 +86,7 @@ func run(argv []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 1
 	}
 	if daemon {
-		fmt.Fprintln(stderr, "osqueryd: the daemon is not built yet; run the shell with -S")
-		return 78
+		return runDaemon(fl, stdout, stderr)
 	}
 	return runShell(fl, rest, stdin, stdout, stderr)
 }
@@ -133,6 +133,23 @@ func runShell(fl *flags.Set, rest []string, stdin io.Reader, stdout, stderr io.W
 		return 78
 	}
 	defer db.Close()
+
+	// The shell collects events only when asked (--disable_events=false),
+	// and then in any mode, piped or one-shot included.
+	if !fl.Bool("disable_events") {
+		ev, err := startEvents(context.Background(), env, shellDatabasePath(fl), log)
+		if err != nil {
+			fmt.Fprintf(stderr, "Error: %v\n", err)
+			return 78
+		}
+		defer func() {
+			ev.stopSig()
+			ev.stop()
+			if r := recover(); r != nil {
+				panic(r)
+			}
+		}()
+	}
 
 	out := stdout
 	if path := fl.Get("output"); path != "" && path != "-" {
@@ -231,4 +248,25 @@ func valueHint(f flags.Info) string {
 		return " VALUE"
 	}
 	return " N"
+}
+
+// runDaemon starts osqueryd. Statuses go to stderr at or above
+// --logger_min_stderr (osquery's glog lines) unless --logger_stderr=false,
+// and to the logger plugins.
+func runDaemon(fl *flags.Set, stdout, stderr io.Writer) int {
+	level := new(slog.LevelVar)
+	levels := []slog.Level{slog.LevelInfo, slog.LevelWarn, slog.LevelError, slog.LevelError + 4}
+	level.Set(levels[min(max(int(fl.Int("logger_min_stderr")), 0), 3)])
+	if fl.Bool("verbose") {
+		level.Set(slog.LevelDebug)
+	}
+	out := stderr
+	if !fl.Bool("logger_stderr") {
+		out = io.Discard
+	}
+	h := logging.NewHandler(out, level)
+	log := slog.New(h)
+	env := table.HostEnv(fl, table.Default, log)
+	env.Runtime = runtimeInfo()
+	return daemon.Run(daemon.Options{Flags: fl, Stdout: stdout, Stderr: stderr, Env: env, Level: level, Status: h})
 }

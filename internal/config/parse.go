@@ -82,18 +82,7 @@ func DefaultParseOptions() ParseOptions {
 func OptionsFromFlags(fs *flags.Set) ParseOptions {
 	def, _ := strconv.ParseUint(strings.TrimSpace(fs.Get("schedule_default_interval")), 10, 64)
 	return ParseOptions{
-		SetOption: func(name, value string) error {
-			if !strings.HasPrefix(name, "custom_") {
-				d, ok := fs.Lookup(name)
-				if !ok {
-					return fmt.Errorf("Cannot set unknown or invalid flag: %s", name)
-				}
-				if d.Class == flags.CLI {
-					return fmt.Errorf("The CLI only flag --%s set via config file will be ignored, please use a flagfile or pass it to the process at startup", name)
-				}
-			}
-			return fs.SetOption(name, value)
-		},
+		SetOption:       fs.SetOption,
 		DefaultInterval: def,
 		PackDelimiter:   fs.Get("pack_delimiter"),
 	}

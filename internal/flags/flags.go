@@ -224,7 +224,7 @@ func (s *Set) SetOption(name, value string) error {
 		return fmt.Errorf("Cannot set unknown or invalid flag: %s", name)
 	}
 	if d.Class == CLI {
-		return fmt.Errorf("Cannot set CLI-only flag %s from the config", name)
+		return fmt.Errorf("The CLI only flag --%s set via config file will be ignored, please use a flagfile or pass it to the process at startup", name)
 	}
 	canon, err := normalize(d, value)
 	if err != nil {
