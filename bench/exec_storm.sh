@@ -44,7 +44,7 @@ echo "- nothing collecting: $base execs ($((base / DURATION))/s)" | tee -a "$OUT
 fifo=$(mktemp -u /tmp/gosq-fifo.XXXX)
 mkfifo "$fifo"
 res=$(mktemp /tmp/gosq-res.XXXX)
-bin/osqueryi --disable_events=false --disable_audit=false --audit_allow_config=true \
+GOMAXPROCS=${GOSQUERY_GOMAXPROCS:-} bin/osqueryi --disable_events=false --disable_audit=false --audit_allow_config=true \
 	--audit_backlog_limit=8192 --process_ancestry_cache_size=20000 --events_max=1000000 \
 	--list --header=false <"$fifo" >"$res" 2>/tmp/gosq-storm.err &
 shell=$!
@@ -52,7 +52,7 @@ exec 9>"$fifo"
 sleep 2
 cpu0=$(cpu_ticks "$shell")
 rss_max=0
-( while kill -0 "$shell" 2>/dev/null; do r=$(rss_kb "$shell" 2>/dev/null || echo 0); echo "$r"; sleep 0.5; done ) >/tmp/gosq-rss &
+( exec 9>&-; while kill -0 "$shell" 2>/dev/null; do r=$(rss_kb "$shell" 2>/dev/null || echo 0); echo "$r"; sleep 0.5; done ) >/tmp/gosq-rss &
 sampler=$!
 done_g=$(storm)
 sleep 3 # let the reader drain

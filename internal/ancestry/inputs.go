@@ -93,6 +93,19 @@ func (c *Cache) Exec(e ExecEvent) Key {
 	start := e.Start
 	comm := ""
 	if start == 0 {
+		// A fork event usually announced this process already (and its
+		// exit too, for a short-lived one: the proc connector is faster
+		// than audit): its node carries the start time, and /proc need not
+		// be read. A node that started after the exec is a later owner of
+		// the pid.
+		c.mu.Lock()
+		if cur := c.newestLocked(e.PID); cur != nil && cur.ppid == e.PPID &&
+			(e.Time.IsZero() || cur.key.Start <= c.ticksAt(e.Time)+1) {
+			start = cur.key.Start
+		}
+		c.mu.Unlock()
+	}
+	if start == 0 {
 		// Read stat outside the lock: the process may be gone already. A
 		// live process that started after the exec is a recycled pid, not
 		// ours; one whose parent changed was merely reparented.

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"time"
@@ -30,8 +31,19 @@ import (
 // defaultFlagfile is read when no --flagfile is given, as osquery does.
 const defaultFlagfile = "/etc/osquery/osquery.flags.default"
 
-// Main runs gosquery with argv and returns the exit code.
+// Main runs gosquery with argv and returns the exit code. Setting
+// GOSQUERY_CPUPROFILE=<file> writes a Go CPU profile of the run, for
+// performance work on a live host.
 func Main(argv []string) int {
+	if path := os.Getenv("GOSQUERY_CPUPROFILE"); path != "" {
+		if f, err := os.Create(path); err == nil {
+			pprof.StartCPUProfile(f)
+			defer func() {
+				pprof.StopCPUProfile()
+				f.Close()
+			}()
+		}
+	}
 	return run(argv, os.Stdin, os.Stdout, os.Stderr)
 }
 

@@ -62,6 +62,7 @@ func startEvents(ctx context.Context, env *table.Env, dbPath string, log *slog.L
 		s.stop()
 		return nil, err
 	}
+	m.LimitProcs()
 	return s, nil
 }
 

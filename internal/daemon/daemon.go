@@ -139,6 +139,7 @@ func Run(o Options) (code int) {
 	if err := m.Start(ctx); err != nil {
 		log.Error("Cannot start events: " + err.Error())
 	}
+	m.LimitProcs()
 
 	sched := schedule.New(env, db, st, plugin, d.hostIdentifier)
 	d.sched = sched

@@ -123,7 +123,8 @@ func (p *Publisher) Start(ctx context.Context) error {
 
 	cache := ancestry.ForEnv(env)
 	if cache.Enabled() {
-		conn, err := procconn.Listen(ctx)
+		// Exec comes from audit; forks and exits are all the cache needs here.
+		conn, err := procconn.ListenFor(ctx, procconn.Fork|procconn.Exit)
 		if err != nil {
 			// Ancestry still works from exec events and /proc; processes
 			// that fork without exec and exit quickly lose their node.
