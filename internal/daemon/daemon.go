@@ -200,10 +200,10 @@ type daemon struct {
 	events *events.Manager
 	sched  *schedule.Scheduler
 
-	mu       sync.Mutex
-	hostID   string
-	cfg      *config.Config
-	lastGood *config.Config
+	mu          sync.Mutex
+	ephemeralID string
+	cfg         *config.Config
+	lastGood    *config.Config
 }
 
 // configPlugin returns the config source: the --config_plugin, or the
@@ -302,27 +302,25 @@ func (d *daemon) identify(ctx context.Context) {
 		return hostid.Random()
 	})
 	rt.InstanceID = d.persistentID(ctx, "instance_uuid_v1", hostid.Random)
-	ephemeral := hostid.Random()
-	d.hostID = func() string {
-		switch d.fl.Get("host_identifier") {
-		case "uuid":
-			return rt.HostUUID
-		case "instance":
-			return rt.InstanceID
-		case "ephemeral":
-			return ephemeral
-		case "specified":
-			return d.fl.Get("specified_identifier")
-		}
-		h, _ := os.Hostname()
-		return h
-	}()
+	d.ephemeralID = hostid.Random()
 }
 
+// hostIdentifier is --host_identifier's value now: the config may change
+// the flag on any reload.
 func (d *daemon) hostIdentifier() string {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.hostID
+	rt := d.env.Runtime
+	switch d.fl.Get("host_identifier") {
+	case "uuid":
+		return rt.HostUUID
+	case "instance":
+		return rt.InstanceID
+	case "ephemeral":
+		return d.ephemeralID
+	case "specified":
+		return d.fl.Get("specified_identifier")
+	}
+	h, _ := os.Hostname()
+	return h
 }
 
 func (d *daemon) persistentID(ctx context.Context, key string, gen func() string) string {
