@@ -5,7 +5,7 @@ GO      ?= go
 BIN     ?= bin
 PKGS    := ./...
 
-.PHONY: all build test vet fmt-check bench clean
+.PHONY: all build test vet fmt-check bench bench-events clean
 
 all: build
 
@@ -29,9 +29,14 @@ fmt-check:
 
 # bench runs the Go benchmarks and the side-by-side scripts in bench/.
 bench: build
-	$(GO) test -run '^$$' -bench . -benchmem -count 6 ./internal/sqlengine/ ./internal/tables/system/ | tee bench/results/go-bench.txt
+	$(GO) test -run '^$$' -bench . -benchmem -count 6 ./internal/sqlengine/ ./internal/tables/system/ ./internal/ancestry/ ./internal/schedule/ ./internal/logger/ | tee bench/results/go-bench.txt
 	./bench/processes_vs_ps.sh
 	./bench/cold_start.sh
+
+# bench-events needs root and the kernel's audit to itself: the exec storm
+# with gosquery, with nothing and with auditd collecting.
+bench-events: build
+	flock /run/lock/gosquery-audit.lock ./bench/exec_storm.sh
 
 clean:
 	rm -rf $(BIN)
