@@ -30,6 +30,7 @@ fmt-check:
 # bench runs the Go benchmarks and the side-by-side scripts in bench/.
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -count 6 ./internal/sqlengine/ ./internal/tables/system/ ./internal/ancestry/ ./internal/schedule/ ./internal/logger/ | tee bench/results/go-bench.txt
+	$(GO) test -run '^$$' -bench 'QueryRoundTrip|ExtensionTableRows' -benchmem -count 5 ./e2e/ | tee bench/results/extensions.txt
 	./bench/processes_vs_ps.sh
 	./bench/cold_start.sh
 

@@ -35,7 +35,9 @@ func newDaemonDirs(t *testing.T, config string) daemonDirs {
 
 func (d daemonDirs) args(extra ...string) []string {
 	return append([]string{"--config_path=" + d.conf, "--database_path=" + d.db, "--logger_path=" + d.logs,
-		"--pidfile=" + d.pid, "--disable_watchdog", "--logger_stderr=false"}, extra...)
+		"--pidfile=" + d.pid, "--disable_watchdog", "--logger_stderr=false",
+		// Each daemon serves its own extension socket so tests never touch /var/osquery.
+		"--extensions_socket=" + filepath.Join(d.root, "osquery.em")}, extra...)
 }
 
 func startDaemon(t *testing.T, d daemonDirs, extra ...string) *exec.Cmd {

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/gosquery/gosquery/internal/daemon"
+	"github.com/gosquery/gosquery/internal/extensions"
 	"github.com/gosquery/gosquery/internal/flags"
 	"github.com/gosquery/gosquery/internal/hostid"
 	"github.com/gosquery/gosquery/internal/logging"
@@ -163,6 +164,19 @@ func runShell(fl *flags.Set, rest []string, stdin io.Reader, stdout, stderr io.W
 		}()
 	}
 
+	oneShot := fl.Bool("L") || fl.Get("A") != "" || fl.Get("query") != "" || fl.Get("query_file") != "" || len(rest) > 0
+	stdinFile, _ := stdin.(*os.File)
+	interactive := !oneShot && stdinFile != nil && isTerminal(stdinFile)
+	if shellWantsExtensions(fl, interactive) {
+		mgr, rc := startShellExtensions(fl, env, log, stderr)
+		if rc != 0 {
+			return rc
+		}
+		if mgr != nil {
+			defer mgr.Close()
+		}
+	}
+
 	out := stdout
 	if path := fl.Get("output"); path != "" && path != "-" {
 		f, err := os.Create(path)
@@ -187,6 +201,16 @@ func runShell(fl *flags.Set, rest []string, stdin io.Reader, stdout, stderr io.W
 			Separator: fl.Get("separator"),
 			NullValue: fl.Get("nullvalue"),
 		},
+	}
+	// .connect and --connect run statements in a daemon through its
+	// extension socket.
+	sh.Connect = func(path string) (shell.Executor, error) {
+		return extensions.Connect(path, time.Duration(fl.Int("thrift_timeout"))*time.Second)
+	}
+	if path := fl.Get("connect"); path != "" {
+		if rc, _ := sh.Meta(context.Background(), ".connect '"+path+"'"); rc != 0 {
+			return rc
+		}
 	}
 	// osquery applies list, line and csv in that order; json and
 	// json_pretty replace the pretty printer.
@@ -223,7 +247,7 @@ func runShell(fl *flags.Set, rest []string, stdin io.Reader, stdout, stderr io.W
 	case len(rest) > 0:
 		return sh.RunQuery(ctx, strings.Join(rest, " "))
 	}
-	if f, ok := stdin.(*os.File); ok && isTerminal(f) {
+	if interactive {
 		return sh.Interactive(ctx)
 	}
 	return sh.ProcessInput(ctx, stdin)

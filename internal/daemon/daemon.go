@@ -97,6 +97,16 @@ func Run(o Options) (code int) {
 	d := &daemon{fl: fl, env: env, store: st, log: log}
 	d.identify(ctx)
 
+	// The extension manager serves before the config and logger plugins
+	// are chosen, because an extension may provide them.
+	mgr, code := startExtensions(fl, env, log)
+	if code != exitOK {
+		return code
+	}
+	if mgr != nil {
+		defer mgr.Close()
+	}
+
 	// The config's options apply before plugins start: they may set the
 	// logger path, audit flags, ancestry sizes.
 	cfg := d.loadConfig(ctx)
@@ -108,6 +118,9 @@ func Run(o Options) (code int) {
 	}
 	defer plugin.Close()
 	d.logger = plugin
+	if mgr != nil {
+		mgr.SetLogger(plugin) // extensions may log through the core
+	}
 	if !fl.Bool("disable_logging") {
 		stopStatus := d.forwardStatus(o.Status)
 		defer stopStatus()
