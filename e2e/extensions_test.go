@@ -320,18 +320,7 @@ func TestExtensionsAutoloadRestarts(t *testing.T) {
 // HOME/.osquery/shell.em as in osquery.
 func shellWithHome(t *testing.T, home string, args ...string) result {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(binDir, "osqueryi"), args...)
-	cmd.Env = append(os.Environ(), "HOME="+home)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return result{out.String(), errb.String(), code}
+	return runEnv(t, []string{"HOME=" + home}, "osqueryi", "", args...)
 }
 
 // osqueryi --extension PATH serves ~/.osquery/shell.em, runs the extension

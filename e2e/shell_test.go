@@ -42,7 +42,16 @@ type result struct {
 
 func run(t *testing.T, bin string, stdin string, args ...string) result {
 	t.Helper()
+	return runEnv(t, nil, bin, stdin, args...)
+}
+
+// runEnv is run with extra environment variables ("NAME=value").
+func runEnv(t *testing.T, env []string, bin string, stdin string, args ...string) result {
+	t.Helper()
 	cmd := exec.Command(filepath.Join(binDir, bin), args...)
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	if stdin != "" {
 		cmd.Stdin = strings.NewReader(stdin)
 	}

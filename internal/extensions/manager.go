@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -314,12 +316,7 @@ func (m *Manager) Plugins() []table.Plugin {
 func (m *Manager) Close() {
 	m.closeOne.Do(func() {
 		close(m.stop)
-		m.mu.Lock()
-		exts := make([]*extension, 0, len(m.exts))
-		for _, e := range m.exts {
-			exts = append(exts, e)
-		}
-		m.mu.Unlock()
+		exts := m.registeredExtensions()
 		var wg sync.WaitGroup
 		for _, e := range exts {
 			wg.Add(1)
@@ -342,6 +339,14 @@ func (m *Manager) Close() {
 		m.engines.close()
 		removeStaleSockets(m.path)
 	})
+}
+
+// registeredExtensions is a snapshot of the registered extensions, to
+// call them without holding the lock.
+func (m *Manager) registeredExtensions() []*extension {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Collect(maps.Values(m.exts))
 }
 
 // removeStaleSockets removes <path>.* left by extensions of an earlier run.
@@ -371,12 +376,7 @@ func (m *Manager) watch() {
 			return
 		case <-t.C:
 		}
-		m.mu.Lock()
-		exts := make([]*extension, 0, len(m.exts))
-		for _, e := range m.exts {
-			exts = append(exts, e)
-		}
-		m.mu.Unlock()
+		exts := m.registeredExtensions()
 		for _, e := range exts {
 			ok := m.pingExtension(e, max(interval, time.Second))
 			m.mu.Lock()
