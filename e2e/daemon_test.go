@@ -382,7 +382,10 @@ func TestDaemonProcessEventsWithAncestry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer unlock()
+	// A cleanup, not a defer: cleanups run after the function returns and
+	// in reverse order, so the lock is released only after the daemon is
+	// stopped and the audit state restored by the cleanups below.
+	t.Cleanup(unlock)
 	c, err := audit.NewClient()
 	if err != nil {
 		t.Skipf("audit netlink unavailable: %v", err)

@@ -293,8 +293,15 @@ func TestExtensionsAutoloadRestarts(t *testing.T) {
 	list := filepath.Join(t.TempDir(), "extensions.load")
 	os.WriteFile(list, []byte("# autoloaded\n"+hello+"\n; not this\n/nonexistent/x.ext\n"), 0o644)
 	d := startExtDaemon(t, "--extensions_autoload="+list, "--extensions_require=hello_extension", "--extensions_timeout=10")
-	rows, res := connectQuery(t, d.socket, "select name from hello_world")
-	if res.code != 0 || len(rows) != 2 {
+	// The socket is served before the autoloaded extension has registered
+	// (it needs the socket to do so), so the table appears a moment later.
+	var rows []map[string]string
+	var res result
+	waitFor(t, "the autoloaded table", func() bool {
+		rows, res = connectQuery(t, d.socket, "select name from hello_world")
+		return res.code == 0
+	})
+	if len(rows) != 2 {
 		t.Fatalf("autoloaded table: %v %+v", rows, res)
 	}
 	pid := extensionPid(t, hello, d.socket)

@@ -110,6 +110,9 @@ type Cache struct {
 	exits []*node
 
 	stats counters
+
+	// catchUp, if set, brings the event inputs up to date (SetCatchUp).
+	catchUp atomic.Pointer[func()]
 }
 
 // counters are the cache's statistics, read by process_ancestry_cache_stats.
@@ -121,6 +124,7 @@ type counters struct {
 	truncated               atomic.Uint64
 	execs, forks, exits     atomic.Uint64
 	scanned                 atomic.Uint64
+	catchUps                atomic.Uint64
 }
 
 // New returns an empty cache. Boot time is read once here.

@@ -169,6 +169,53 @@ func TestEventsBuildChainsOfExitedProcesses(t *testing.T) {
 	}
 }
 
+// The exec of a subshell's child arrives (from audit) before the forks
+// that made the subshell (from the proc connector) were applied, and the
+// subshell's parent has exited, so /proc shows it reparented to init. The
+// catch-up applies the pending forks first, and the chain names the real
+// parent; without it the chain would be [subshell, init].
+func TestCatchUpAppliesPendingForksBeforeProc(t *testing.T) {
+	f := treeFixture(t)
+	c, _ := newFixtureCache(f, 100, time.Minute, 32)
+	c.Scan(context.Background())
+	f.add(701, 1, 201, "/usr/bin/dash", "sh", "-c", "(sleep 1; true) & exit 0") // the subshell, reparented
+	c.Fork(200, 700, 200)
+	c.Exec(ExecEvent{PID: 700, PPID: 200, Path: "/usr/bin/dash", Cmdline: "sh -c (sleep 1; true) & exit 0"})
+	f.remove(700) // sh exited
+	pending := []func(){
+		func() { c.Fork(700, 701, 201) },
+		func() { c.Exit(700, 0) },
+		func() { c.Fork(701, 702, 202) },
+	}
+	calls := 0
+	c.SetCatchUp(func() {
+		calls++
+		for _, ev := range pending {
+			ev()
+		}
+		pending = nil
+	})
+	k := c.Exec(ExecEvent{PID: 702, PPID: 701, Path: "/usr/bin/true", Cmdline: "true", Time: time.Unix(fakeBoot+2, 0)})
+	es := decode(t, c.Ancestry(k).JSON)
+	if !slices.Equal(pids(es), []int64{701, 700, 200, 100, 1}) || calls != 1 || c.Stats().CatchUps != 1 {
+		t.Fatalf("chain %+v after %d catch-ups", es, calls)
+	}
+	if k.Start != 202 {
+		t.Fatalf("identity %v: the fork event's start time was not used", k)
+	}
+	// Known process and parent: no catch-up.
+	c.Fork(701, 703, 203)
+	c.Exec(ExecEvent{PID: 703, PPID: 701, Path: "/usr/bin/true", Cmdline: "true", Time: time.Unix(fakeBoot+3, 0)})
+	if calls != 1 {
+		t.Fatalf("catch-up ran for a known process: %d calls", calls)
+	}
+	c.SetCatchUp(nil)
+	c.Exec(ExecEvent{PID: 704, PPID: 701, Path: "/usr/bin/true", Cmdline: "true", Time: time.Unix(fakeBoot+4, 0)})
+	if calls != 1 {
+		t.Fatalf("catch-up ran after removal: %d calls", calls)
+	}
+}
+
 func TestDepthLimitAndCycles(t *testing.T) {
 	f := treeFixture(t)
 	c, _ := newFixtureCache(f, 100, time.Minute, 2)

@@ -82,6 +82,39 @@ type ExecEvent struct {
 	Time time.Time
 }
 
+// SetCatchUp installs fn (nil removes it), which applies the fork and exit
+// events already reported but not yet given to the cache. Events come from
+// two sources at their own pace: audit reports an exec, the proc connector
+// the fork before it. Exec calls fn when the process or its parent is
+// unknown, before it would read /proc: by then a short-lived parent may be
+// gone, or a subshell reparented to init, and only the fork event still
+// knows the real parent.
+func (c *Cache) SetCatchUp(fn func()) {
+	if fn == nil {
+		c.catchUp.Store(nil)
+		return
+	}
+	c.catchUp.Store(&fn)
+}
+
+// catchUpFor runs the catch-up when the exec's process or parent has no
+// node yet.
+func (c *Cache) catchUpFor(e ExecEvent) {
+	fn := c.catchUp.Load()
+	if fn == nil || e.Start != 0 {
+		return
+	}
+	c.mu.Lock()
+	cur := c.newestLocked(e.PID)
+	known := cur != nil && cur.ppid == e.PPID && (e.Time.IsZero() || cur.key.Start <= c.ticksAt(e.Time)+1) &&
+		(e.PPID <= 0 || c.newestLocked(e.PPID) != nil)
+	c.mu.Unlock()
+	if !known {
+		c.stats.catchUps.Add(1)
+		(*fn)()
+	}
+}
+
 // Exec records that a process replaced its image, and returns the
 // process's identity so the caller can ask for its ancestry right away,
 // while the parents are still fresh.
@@ -90,6 +123,7 @@ func (c *Cache) Exec(e ExecEvent) Key {
 	if !c.Enabled() {
 		return Key{PID: e.PID, Start: e.Start}
 	}
+	c.catchUpFor(e)
 	start := e.Start
 	comm := ""
 	if start == 0 {

@@ -22,8 +22,11 @@ type Stats struct {
 	Chains, Complete, Truncated uint64
 	Execs, Forks, Exits         uint64
 	Scanned                     uint64
-	MaxDepth                    int
-	TTL                         time.Duration
+	// CatchUps counts execs that found their process or parent unknown
+	// and first had pending fork/exit events applied (SetCatchUp).
+	CatchUps uint64
+	MaxDepth int
+	TTL      time.Duration
 }
 
 // Stats returns the current counters.
@@ -47,6 +50,7 @@ func (c *Cache) Stats() Stats {
 		Forks:        c.stats.forks.Load(),
 		Exits:        c.stats.exits.Load(),
 		Scanned:      c.stats.scanned.Load(),
+		CatchUps:     c.stats.catchUps.Load(),
 		MaxDepth:     c.maxDepth,
 		TTL:          c.ttl,
 	}

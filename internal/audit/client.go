@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/gosquery/gosquery/internal/nlbatch"
 )
 
 // Netlink message types of the audit control protocol.
@@ -31,8 +33,10 @@ const (
 	DefaultTimeout = 2 * time.Second
 )
 
-// conn is one NETLINK_AUDIT socket, non-blocking and driven by Go's
-// netpoller so reads honour deadlines and Close wakes a blocked reader.
+// conn is one NETLINK_AUDIT socket. A control socket is non-blocking and
+// driven by Go's netpoller, so reads honour deadlines and Close wakes a
+// blocked reader; a Source's record socket is blocking and outside the
+// poller (openReadConn).
 type conn struct {
 	f      *os.File
 	rc     syscall.RawConn
@@ -46,7 +50,13 @@ type conn struct {
 	anySender bool
 }
 
-func openConn() (*conn, error) {
+func openConn() (*conn, error) { return openSocket(false) }
+
+// openReadConn opens the socket a Source reads records from: blocking and
+// outside Go's poller (see nlbatch.OpenBlocking), read with nlbatch's Wait.
+func openReadConn() (*conn, error) { return openSocket(true) }
+
+func openSocket(blocking bool) (*conn, error) {
 	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, unix.NETLINK_AUDIT)
 	if err != nil {
 		return nil, fmt.Errorf("socket: %w", err)
@@ -67,8 +77,14 @@ func openConn() (*conn, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("getsockname: not a netlink address")
 	}
-	c, err := newConn(fd)
-	if err != nil {
+	var c *conn
+	if blocking {
+		f, rc, err := nlbatch.OpenBlocking(fd, "netlink-audit")
+		if err != nil {
+			return nil, err
+		}
+		c = &conn{f: f, rc: rc}
+	} else if c, err = newConn(fd); err != nil {
 		return nil, err
 	}
 	c.portid, c.toKernel = nl.Pid, true

@@ -149,11 +149,19 @@ func ParseRecord(typ uint16, data []byte) (Record, error) {
 	r.Serial = serial
 	body := data[end+1:]
 	body = bytes.TrimPrefix(body, []byte(":"))
-	var l fieldList
-	parseFields(string(body), &l, 0)
+	// One allocation for the fields: every field has an '=', so their
+	// count bounds the list (growing it was a tenth of the exec-storm CPU).
+	text := string(body)
+	l := fieldList{out: make([]Field, 0, min(strings.Count(text, "=")+1, maxRecordFields))}
+	parseFields(text, &l, 0)
 	r.fields = l.out
 	return r, nil
 }
+
+// linearDedupMax is the list length up to which a repeated key is found
+// by a linear scan: a SYSCALL record has about 30 fields, and scanning them
+// costs less than building a map for every record.
+const linearDedupMax = 48
 
 // fieldList collects fields, keeping the first value of a repeated key;
 // the index map is built once the list is long enough (EXECVE records have
@@ -180,7 +188,7 @@ func (l *fieldList) add(k, v string) {
 		}
 	}
 	l.out = append(l.out, Field{Key: k, Value: v})
-	if l.seen == nil && len(l.out) > 16 {
+	if l.seen == nil && len(l.out) > linearDedupMax {
 		l.seen = make(map[string]struct{}, 64)
 		for _, f := range l.out {
 			l.seen[f.Key] = struct{}{}

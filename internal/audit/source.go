@@ -289,7 +289,7 @@ func (s *Source) open(ctx context.Context) error {
 		s.orig, s.kernel, s.statusTime = st, st, time.Now()
 		s.lastLost, s.haveLost = st.Lost, true
 	}
-	rc, err := openConn()
+	rc, err := openReadConn()
 	if err != nil {
 		return fmt.Errorf("audit: open: %w", err)
 	}
@@ -485,42 +485,41 @@ func (s *Source) installRules() error {
 // readBatchMax bounds a burst the reader hands over at once.
 const readBatchMax = 128
 
-// read is the reader goroutine: receive, queue, nothing else. After a
-// blocking receive it drains what is already queued in the socket and
-// hands the burst over in one piece: under an exec storm each event is
-// about eight datagrams, and a hand-off per datagram cost more than
-// parsing them.
+// read is the reader goroutine: receive, queue, nothing else. One
+// syscall waits for the next datagram and takes everything queued behind
+// it; the burst is handed over in one piece (under an exec storm each
+// event is about eight datagrams, and a hand-off per datagram cost more
+// than parsing them), then the reader pauses so the next burst is taken
+// whole (nlbatch.Pause).
 func (s *Source) read() {
 	defer close(s.readerDone)
-	buf := make([]byte, recvBufSize)
 	br := nlbatch.New(32, recvBufSize)
 	for {
-		n, fromKernel, err := s.rc.recv(buf)
-		if err != nil {
-			if s.readFailed(err) {
-				return
-			}
-			continue
-		}
-		batch := make([][]byte, 0, 8)
-		if d, ok := s.accept(buf, n, fromKernel); ok {
-			batch = append(batch, d)
-		}
+		var batch [][]byte
 		for len(batch) < readBatchMax {
-			got, err := br.Recv(s.rc.rc)
+			var got int
+			var err error
+			if len(batch) == 0 {
+				got, err = br.Wait(s.rc.rc)
+			} else {
+				got, err = br.Recv(s.rc.rc)
+			}
 			if err != nil {
-				err = s.rc.fail(err)
-				if s.readFailed(err) {
+				if s.readFailed(s.rc.fail(err)) {
 					s.enqueue(batch)
 					return
 				}
 				break
 			}
+			if got == 0 && s.rc.closed.Load() {
+				s.enqueue(batch)
+				return
+			}
 			for i := range got {
 				data, cut, port := br.Datagram(i)
 				size := len(data)
 				if cut {
-					size++ // accept counts it as truncated
+					size = len(data) + 1 // accept counts it as truncated
 				}
 				if d, ok := s.accept(data, size, port == 0 || s.rc.anySender); ok {
 					batch = append(batch, d)
@@ -531,22 +530,9 @@ func (s *Source) read() {
 			}
 		}
 		s.enqueue(batch)
-		// Under load, wait a moment and take the next burst whole rather
-		// than wake for every datagram: the socket buffer holds far more
-		// than a millisecond of records, and each wake-up (poller,
-		// scheduler, parser) costs more than the records it brings.
-		if len(batch) >= coalesceMin {
-			time.Sleep(coalesceDelay)
-		}
+		nlbatch.Pause(len(batch), nil)
 	}
 }
-
-// Interrupt coalescing for the reader: after a burst of at least
-// coalesceMin datagrams it pauses coalesceDelay before reading again.
-const (
-	coalesceMin   = 1
-	coalesceDelay = 2 * time.Millisecond
-)
 
 // readFailed counts a receive error and reports whether the socket is
 // closed.

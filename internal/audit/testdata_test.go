@@ -251,3 +251,31 @@ func TestCapturedReplace(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkExecPipeline is the per-exec work of the audit reader on a real
+// captured exec: parse every datagram, reassemble by serial, decode the
+// exec. Under an exec storm this runs once per process.
+func BenchmarkExecPipeline(b *testing.B) {
+	t := &testing.T{}
+	c := loadCapture(t, "exec_unicast")
+	now := time.Unix(1795742958, 0)
+	var n int
+	r := NewReassembler(ReassemblerConfig{}, func(ev Event) {
+		if _, ok := DecodeExec(ev); ok {
+			n++
+		}
+	})
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, d := range c.dgrams {
+			recs, _ := ParseMessages(d)
+			for _, rec := range recs {
+				r.Push(rec, now)
+			}
+		}
+	}
+	r.Flush()
+	if n == 0 {
+		b.Fatal("no exec decoded")
+	}
+}

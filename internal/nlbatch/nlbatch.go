@@ -7,11 +7,51 @@
 package nlbatch
 
 import (
+	"os"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
+
+// CoalesceDelay is how long a reader pauses after handing over a burst,
+// before it reads again. Under load the next burst is then taken whole
+// instead of waking for every datagram: the socket buffers hold far more
+// than a millisecond of messages, and each wake-up (poller, scheduler,
+// the consumer goroutine) costs more than the messages it brings. Idle,
+// a reader blocks in the poller and pays nothing.
+const CoalesceDelay = 2 * time.Millisecond
+
+// Pause is called by a reader after it handed over got datagrams: it waits
+// CoalesceDelay when there were any, or less if wake (which may be nil)
+// receives: a consumer that needs everything queued now cuts it short.
+func Pause(got int, wake <-chan struct{}) {
+	if got == 0 {
+		return
+	}
+	if wake == nil {
+		time.Sleep(CoalesceDelay)
+		return
+	}
+	t := time.NewTimer(CoalesceDelay)
+	select {
+	case <-t.C:
+	case <-wake:
+		t.Stop()
+	}
+}
+
+// Readable reports whether a datagram is queued on the socket, without
+// receiving it.
+func Readable(rc Conn) bool {
+	var n int
+	rc.Control(func(fd uintptr) {
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		n, _ = unix.Poll(fds, 0)
+	})
+	return n > 0
+}
 
 // mmsghdr is struct mmsghdr: a msghdr and the length received.
 type mmsghdr struct {
@@ -61,25 +101,72 @@ var _ Conn = syscall.RawConn(nil)
 // (it goes around the Go poller): n is 0 when the socket is empty. Errors
 // are the socket's (ENOBUFS on overrun).
 func (r *Reader) Recv(rc Conn) (n int, err error) {
+	return r.recv(rc, unix.MSG_DONTWAIT)
+}
+
+// Wait blocks until at least one datagram is queued and returns it with
+// the others already queued (up to Cap), in one syscall. The socket must be
+// a blocking one from OpenBlocking: its receive timeout bounds the wait,
+// after which n is 0, so the reader notices Close in time.
+func (r *Reader) Wait(rc Conn) (n int, err error) {
+	return r.recv(rc, unix.MSG_WAITFORONE)
+}
+
+func (r *Reader) recv(rc Conn, flags int) (n int, err error) {
 	var errno unix.Errno
 	cerr := rc.Control(func(fd uintptr) {
 		for i := range r.msgs {
 			r.msgs[i].hdr.Namelen = unix.SizeofSockaddrNetlink
 			r.msgs[i].hdr.Flags = 0
 		}
-		v, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&r.msgs[0])), uintptr(len(r.msgs)), unix.MSG_DONTWAIT, 0, 0)
+		v, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&r.msgs[0])), uintptr(len(r.msgs)), uintptr(flags), 0, 0)
 		n, errno = int(v), e
 	})
 	if cerr != nil {
 		return 0, cerr
 	}
-	if errno == unix.EAGAIN || errno == unix.EWOULDBLOCK {
+	// EINTR: a receive with a timeout is not restarted after a signal,
+	// and the Go runtime signals its threads (preemption).
+	if errno == unix.EAGAIN || errno == unix.EWOULDBLOCK || errno == unix.EINTR {
 		return 0, nil
 	}
 	if errno != 0 {
 		return 0, errno
 	}
 	return n, nil
+}
+
+// WaitTimeout is the receive timeout OpenBlocking sets: how long Close may
+// wait for a reader blocked in Wait, and how often an idle reader wakes.
+const WaitTimeout = 100 * time.Millisecond
+
+// OpenBlocking wraps a blocking socket for a reader that uses Wait. It is
+// kept out of Go's poller on purpose: the poller registers a socket for
+// good, and then every datagram the kernel queues wakes the poller's
+// thread, even while the reader is pausing (CoalesceDelay) and nobody
+// waits. Under an exec storm those wake-ups cost the processes being
+// watched more than reading the data does. A blocked Wait wakes only the
+// reader, and only when it is waiting.
+//
+// Close of the returned file takes effect when a Wait in progress returns,
+// at most WaitTimeout later; later calls on the RawConn fail.
+func OpenBlocking(fd int, name string) (*os.File, syscall.RawConn, error) {
+	if err := unix.SetNonblock(fd, false); err != nil {
+		unix.Close(fd)
+		return nil, nil, err
+	}
+	tv := unix.NsecToTimeval(WaitTimeout.Nanoseconds())
+	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+		unix.Close(fd)
+		return nil, nil, err
+	}
+	f := os.NewFile(uintptr(fd), name) // blocking: not registered with the poller
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return f, rc, nil
 }
 
 // Datagram returns datagram i of the last Recv, whether the kernel cut it

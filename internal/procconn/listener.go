@@ -9,7 +9,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -50,7 +49,7 @@ type Stats struct {
 	// Forks, Execs and Exits parsed (thread events included), Other the
 	// events of other kinds and acks, which Run does not deliver.
 	Forks, Execs, Exits, Other uint64
-	// Overruns counts ENOBUFS from recvfrom: the socket buffer overflowed
+	// Overruns counts ENOBUFS from a receive: the socket buffer overflowed
 	// and the kernel dropped an unknown number of events. Any non-zero
 	// value means loss.
 	Overruns uint64
@@ -82,7 +81,15 @@ type Listener struct {
 	// pending holds datagrams the subscription handshake read before Run.
 	pending [][]byte
 
-	running   atomic.Bool
+	running atomic.Bool
+	closed  atomic.Bool // set by Close before the socket is closed
+
+	// For Sync: the reader counts its receive rounds and the datagrams it
+	// queued, Run the datagrams it finished; wake cuts the reader's pause
+	// short.
+	rounds, queued, delivered atomic.Uint64
+	wake                      chan struct{}
+
 	closeOnce sync.Once
 	closeErr  error
 
@@ -97,9 +104,8 @@ type Listener struct {
 	}
 }
 
-// syscallConn is the subset of syscall.RawConn used: reads and writes go
-// through Go's poller, so Close wakes a blocked reader and the descriptor
-// cannot be reused under it.
+// syscallConn is the subset of syscall.RawConn used: the descriptor cannot
+// be closed and reused while a call on it is in progress.
 type syscallConn interface {
 	Read(func(fd uintptr) bool) error
 	Write(func(fd uintptr) bool) error
@@ -114,7 +120,7 @@ type config struct {
 	noFilter bool
 	// mask is the kernel-side filter (default fork|exec|exit).
 	mask Kind
-	// beforeRecv, if set, runs in the reader before every recvfrom (tests
+	// beforeRecv, if set, runs in the reader before every receive (tests
 	// stall the reader with it).
 	beforeRecv func()
 }
@@ -176,12 +182,10 @@ func listen(ctx context.Context, cfg config) (*Listener, error) {
 	}
 	rcvBuf, _ := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF)
 
-	// The descriptor is non-blocking, so os.NewFile registers it with the
-	// runtime poller.
-	f := os.NewFile(uintptr(fd), "procconn")
-	rc, err := f.SyscallConn()
+	// Blocking and outside the runtime poller, read with one recvmmsg per
+	// wake-up (see nlbatch.OpenBlocking).
+	f, rc, err := nlbatch.OpenBlocking(fd, "procconn")
 	if err != nil {
-		f.Close()
 		return nil, fmt.Errorf("procconn: %w", err)
 	}
 	l := &Listener{
@@ -192,6 +196,7 @@ func listen(ctx context.Context, cfg config) (*Listener, error) {
 		rcvBuf:     rcvBuf,
 		ch:         make(chan []byte, cfg.chanCap),
 		readerDone: make(chan struct{}),
+		wake:       make(chan struct{}, 1),
 	}
 	go l.read()
 	if err := l.subscribe(ctx); err != nil {
@@ -275,6 +280,7 @@ func (l *Listener) awaitAck(ctx context.Context, ack uint32) (uint32, error) {
 			for _, ev := range evs {
 				if ev.Kind == Ack && ev.AckNum == ack+1 {
 					// The ack's datagram carries nothing else.
+					l.delivered.Add(1) // done with, for Sync
 					return ev.Err, nil
 				}
 			}
@@ -282,6 +288,7 @@ func (l *Listener) awaitAck(ctx context.Context, ack uint32) (uint32, error) {
 				l.pending = append(l.pending, d)
 			} else {
 				l.stats.drops.Add(1)
+				l.delivered.Add(1) // done with, for Sync
 			}
 		}
 	}
@@ -304,63 +311,58 @@ func (l *Listener) send(msg []byte) error {
 	return nil
 }
 
-// read is the reader goroutine. It does nothing but recvfrom and hand the
-// datagram over, so the socket drains as fast as the kernel fills it; when
+// read is the reader goroutine. It does nothing but receive and hand the
+// datagrams over, so the socket drains as fast as the kernel fills it; when
 // Run falls behind it drops (and counts) rather than stop reading, because
 // a full socket buffer would lose events anyway, without saying which.
+// One syscall waits for the next datagram and takes what is queued behind
+// it; then the reader pauses so the next burst is taken whole
+// (nlbatch.Pause).
 func (l *Listener) read() {
 	defer close(l.readerDone)
 	defer close(l.ch)
-	buf := make([]byte, maxMessage)
-	// After a blocking receive, what is already queued is drained with
-	// recvmmsg: a burst costs one syscall, not one per event.
 	br := nlbatch.New(64, maxMessage)
 	var slab []byte
 	for {
 		if l.cfg.beforeRecv != nil {
 			l.cfg.beforeRecv()
 		}
-		var (
-			n    int
-			from uint32
-			rerr error
-		)
-		err := l.rc.Read(func(fd uintptr) bool {
-			for {
-				n, from, rerr = recvfrom(fd, buf)
-				if rerr != unix.EINTR {
-					return rerr != unix.EAGAIN
-				}
-			}
-		})
-		if err != nil {
-			return // closed
-		}
-		if rerr == unix.ENOBUFS {
-			l.stats.overruns.Add(1)
-			continue
-		}
-		l.take(rerr, from, n, buf, &slab)
-		if rerr != nil || l.cfg.beforeRecv != nil {
-			continue
-		}
+		burst := 0
 		for {
-			got, err := br.Recv(l.rc)
-			if err == unix.ENOBUFS {
+			var got int
+			var err error
+			if burst == 0 {
+				got, err = br.Wait(l.rc)
+			} else {
+				got, err = br.Recv(l.rc)
+			}
+			switch {
+			case err == unix.ENOBUFS:
 				l.stats.overruns.Add(1)
 				continue
+			case err != nil && l.closed.Load():
+				return
+			case err != nil:
+				l.take(err, 0, 0, nil, &slab)
+			case got == 0 && burst == 0 && l.closed.Load():
+				return
 			}
 			for i := range got {
 				data, cut, port := br.Datagram(i)
 				size := len(data)
 				if cut {
-					size = len(buf) + 1
+					size = maxMessage + 1
 				}
 				l.take(nil, port, size, data, &slab)
 			}
+			burst += got
 			if err != nil || got < br.Cap() {
 				break
 			}
+		}
+		l.rounds.Add(1)
+		if l.cfg.beforeRecv == nil {
+			nlbatch.Pause(burst, l.wake)
 		}
 	}
 }
@@ -394,25 +396,50 @@ func (l *Listener) take(rerr error, from uint32, n int, data []byte, slab *[]byt
 	copy(d, data[:n])
 	select {
 	case l.ch <- d:
+		l.queued.Add(1)
 	default:
 		l.stats.drops.Add(1)
 	}
 }
 
-// recvfrom receives one datagram without allocating (unix.Recvfrom
-// allocates the source address). With MSG_TRUNC, n is the datagram's real
-// length even when it did not fit; from is the sender's port id.
-func recvfrom(fd uintptr, buf []byte) (n int, from uint32, err error) {
-	var sa unix.RawSockaddrNetlink
-	salen := uint32(unix.SizeofSockaddrNetlink)
-	r, _, e := unix.Syscall6(unix.SYS_RECVFROM, fd,
-		uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)), unix.MSG_TRUNC,
-		uintptr(unsafe.Pointer(&sa)), uintptr(unsafe.Pointer(&salen)))
-	if e != 0 {
-		return 0, 0, e
+// Sync returns true once every datagram the kernel queued on the socket
+// before the call has been through Run's fn, or false after timeout (or
+// when the Listener is closed, or Run is not running). The kernel reports a
+// fork before the child can run, so after Sync the consumer has seen every
+// fork that an exec reported later by another source (audit) can depend
+// on: the ancestry cache calls it before it falls back to /proc.
+func (l *Listener) Sync(timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	wait := func() bool {
+		if l.closed.Load() || time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(syncPoll)
+		return true
 	}
-	return int(r), sa.Pid, nil
+	if nlbatch.Readable(l.rc) {
+		// A whole receive round that starts after this point drains what
+		// is queued now.
+		for start := l.rounds.Load(); l.rounds.Load() < start+2; {
+			select {
+			case l.wake <- struct{}{}:
+			default:
+			}
+			if !wait() {
+				return false
+			}
+		}
+	}
+	for target := l.queued.Load(); l.delivered.Load() < target; {
+		if !l.running.Load() || !wait() {
+			return false
+		}
+	}
+	return true
 }
+
+// syncPoll is how often Sync checks the reader's and Run's progress.
+const syncPoll = 50 * time.Microsecond
 
 // Run parses what the reader collected and calls fn for every Fork, Exec and
 // Exit event, in the order received (events from different CPUs may arrive
@@ -474,6 +501,7 @@ func (l *Listener) deliver(d []byte, fn func(Event)) {
 		}
 		fn(ev)
 	}
+	l.delivered.Add(1)
 }
 
 // suspendOffset returns CLOCK_BOOTTIME - CLOCK_MONOTONIC, re-read every
@@ -536,6 +564,7 @@ func (l *Listener) Close() error {
 		// Best effort: the socket is closed either way, and the kernel
 		// also drops a closed socket's filter state.
 		_ = l.send(subscribeMessage(procCnMcastIgnore, 0, ackNumber(), ackNumber(), l.portID))
+		l.closed.Store(true)
 		l.closeErr = l.f.Close()
 		<-l.readerDone
 	})

@@ -599,6 +599,50 @@ func TestListenOverrun(t *testing.T) {
 	t.Logf("rcvbuf %d, stats %+v", l.RcvBuf(), st)
 }
 
+// Sync returns only once the fork of a process started before the call has
+// been through Run: right after cmd.Start the kernel has queued the fork,
+// but the reader may be pausing (nlbatch.CoalesceDelay) or Run not yet
+// done with it. Run is made slow so that a Sync that does not wait fails.
+func TestSyncDeliversQueuedForks(t *testing.T) {
+	l := listenOrSkip(t, config{})
+	var mu sync.Mutex
+	forked := map[int32]bool{}
+	go l.Run(context.Background(), func(e Event) {
+		time.Sleep(200 * time.Microsecond)
+		if e.Kind == Fork {
+			mu.Lock()
+			forked[e.ChildTGID] = true
+			mu.Unlock()
+		}
+	})
+	for !l.running.Load() {
+		time.Sleep(time.Millisecond)
+	}
+	for i := 0; i < 30; i++ {
+		cmd := exec.Command("/bin/true")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if !l.Sync(5 * time.Second) {
+			t.Fatalf("round %d: Sync timed out", i)
+		}
+		mu.Lock()
+		ok := forked[int32(cmd.Process.Pid)]
+		mu.Unlock()
+		cmd.Wait()
+		if !ok {
+			t.Fatalf("round %d: Sync returned before the fork of %d was delivered", i, cmd.Process.Pid)
+		}
+	}
+	// Closed: Sync returns instead of waiting for its timeout.
+	l.Close()
+	start := time.Now()
+	l.Sync(time.Minute)
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("Sync on a closed listener took %v", d)
+	}
+}
+
 func TestRunAndClose(t *testing.T) {
 	l := listenOrSkip(t, config{})
 	done := make(chan error, 1)
@@ -837,4 +881,19 @@ func BenchmarkRecvfrom(b *testing.B) {
 	}
 	b.ReportMetric(float64(elapsed.Nanoseconds())/float64(total), "ns/datagram")
 	b.ReportMetric(float64(total)/float64(b.N), "datagrams/op")
+}
+
+// recvfrom receives one datagram without allocating (unix.Recvfrom
+// allocates the source address). With MSG_TRUNC, n is the datagram's real
+// length even when it did not fit; from is the sender's port id.
+func recvfrom(fd uintptr, buf []byte) (n int, from uint32, err error) {
+	var sa unix.RawSockaddrNetlink
+	salen := uint32(unix.SizeofSockaddrNetlink)
+	r, _, e := unix.Syscall6(unix.SYS_RECVFROM, fd,
+		uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)), unix.MSG_TRUNC,
+		uintptr(unsafe.Pointer(&sa)), uintptr(unsafe.Pointer(&salen)))
+	if e != 0 {
+		return 0, 0, e
+	}
+	return int(r), sa.Pid, nil
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/gosquery/gosquery/internal/ancestry"
 	"github.com/gosquery/gosquery/internal/audit"
@@ -131,6 +132,7 @@ func (p *Publisher) Start(ctx context.Context) error {
 			env.Log.Warn("process ancestry: proc connector unavailable, fork and exit events will be missing: " + err.Error())
 		} else {
 			p.conn = conn
+			cache.SetCatchUp(catchUp(conn))
 			p.wg.Add(1)
 			go func() {
 				defer p.wg.Done()
@@ -157,6 +159,31 @@ func (p *Publisher) Start(ctx context.Context) error {
 	return nil
 }
 
+// Bounds of the ancestry cache's catch-up on the proc connector.
+const (
+	// syncTimeout is the longest one exec waits for the connector's
+	// queued events; they are normally applied within a millisecond.
+	syncTimeout = 10 * time.Millisecond
+	// syncBackoff: after a timeout (the connector's consumer is
+	// overloaded) execs skip the catch-up for this long rather than each
+	// wait syncTimeout.
+	syncBackoff = time.Second
+)
+
+// catchUp is the ancestry cache's catch-up (Cache.SetCatchUp) on the proc
+// connector.
+func catchUp(conn *procconn.Listener) func() {
+	var skipUntil atomic.Int64
+	return func() {
+		if time.Now().UnixNano() < skipUntil.Load() {
+			return
+		}
+		if !conn.Sync(syncTimeout) {
+			skipUntil.Store(time.Now().Add(syncBackoff).UnixNano())
+		}
+	}
+}
+
 // feedAncestry records forks and exits of processes (not threads).
 func feedAncestry(cache *ancestry.Cache, e procconn.Event) {
 	if e.IsThread() {
@@ -178,6 +205,7 @@ func (p *Publisher) Stop() error {
 			p.err = p.src.Close()
 		}
 		if p.conn != nil {
+			ancestry.ForEnv(p.m.Env()).SetCatchUp(nil)
 			p.conn.Close()
 		}
 		if p.cancel != nil {

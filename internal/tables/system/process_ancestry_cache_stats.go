@@ -32,6 +32,7 @@ var processAncestryCacheStatsSpec = table.Spec{
 		table.BigInt("fork_events"),
 		table.BigInt("exit_events"),
 		table.BigInt("scanned_processes"),
+		table.BigInt("catch_ups"),
 		table.Integer("max_depth"),
 		table.BigInt("ttl"),
 	},
@@ -56,6 +57,7 @@ type processAncestryCacheStatsRow struct {
 	Forks        uint64  `col:"fork_events"`
 	Exits        uint64  `col:"exit_events"`
 	Scanned      uint64  `col:"scanned_processes"`
+	CatchUps     uint64  `col:"catch_ups"`
 	MaxDepth     int64   `col:"max_depth"`
 	TTL          int64   `col:"ttl"`
 }
@@ -70,7 +72,7 @@ func generateProcessAncestryCacheStats(ctx context.Context, q *table.Query, emit
 		Evictions: s.Evictions, Expirations: s.Expirations,
 		ProcReads: s.ProcReads, ProcFailures: s.ProcFailures,
 		Chains: s.Chains, Complete: s.Complete, Truncated: s.Truncated,
-		Execs: s.Execs, Forks: s.Forks, Exits: s.Exits, Scanned: s.Scanned,
+		Execs: s.Execs, Forks: s.Forks, Exits: s.Exits, Scanned: s.Scanned, CatchUps: s.CatchUps,
 		MaxDepth: int64(s.MaxDepth), TTL: int64(s.TTL.Seconds()),
 	}
 	if s.Hits+s.Misses > 0 {
