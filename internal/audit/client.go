@@ -35,11 +35,12 @@ const (
 
 // conn is one NETLINK_AUDIT socket. A control socket is non-blocking and
 // driven by Go's netpoller, so reads honour deadlines and Close wakes a
-// blocked reader; a Source's record socket is blocking and outside the
-// poller (openReadConn).
+// blocked reader; a Source's record socket is outside the poller
+// (openReadConn) and sock is set.
 type conn struct {
 	f      *os.File
 	rc     syscall.RawConn
+	sock   *nlbatch.Socket
 	portid uint32
 	// closed is set before the file is closed: a RawConn on a closed file
 	// reports poll's "use of closed file", not os.ErrClosed.
@@ -52,11 +53,11 @@ type conn struct {
 
 func openConn() (*conn, error) { return openSocket(false) }
 
-// openReadConn opens the socket a Source reads records from: blocking and
-// outside Go's poller (see nlbatch.OpenBlocking), read with nlbatch's Wait.
+// openReadConn opens the socket a Source reads records from, outside Go's
+// poller (see nlbatch.Socket).
 func openReadConn() (*conn, error) { return openSocket(true) }
 
-func openSocket(blocking bool) (*conn, error) {
+func openSocket(unpolled bool) (*conn, error) {
 	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, unix.NETLINK_AUDIT)
 	if err != nil {
 		return nil, fmt.Errorf("socket: %w", err)
@@ -78,12 +79,12 @@ func openSocket(blocking bool) (*conn, error) {
 		return nil, fmt.Errorf("getsockname: not a netlink address")
 	}
 	var c *conn
-	if blocking {
-		f, rc, err := nlbatch.OpenBlocking(fd, "netlink-audit")
+	if unpolled {
+		sock, err := nlbatch.Open(fd, "netlink-audit")
 		if err != nil {
 			return nil, err
 		}
-		c = &conn{f: f, rc: rc}
+		c = &conn{f: sock.File, rc: sock.Conn, sock: sock}
 	} else if c, err = newConn(fd); err != nil {
 		return nil, err
 	}
@@ -104,6 +105,9 @@ func newConn(fd int) (*conn, error) {
 
 func (c *conn) close() error {
 	c.closed.Store(true)
+	if c.sock != nil {
+		c.sock.Stop()
+	}
 	return c.f.Close()
 }
 

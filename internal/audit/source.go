@@ -485,35 +485,29 @@ func (s *Source) installRules() error {
 // readBatchMax bounds a burst the reader hands over at once.
 const readBatchMax = 128
 
-// read is the reader goroutine: receive, queue, nothing else. One
-// syscall waits for the next datagram and takes everything queued behind
-// it; the burst is handed over in one piece (under an exec storm each
+// read is the reader goroutine: receive, queue, nothing else. It waits
+// for the next datagram and takes everything queued behind it; the burst
+// is handed over in one piece (under an exec storm each
 // event is about eight datagrams, and a hand-off per datagram cost more
 // than parsing them), then the reader pauses so the next burst is taken
 // whole (nlbatch.Pause).
 func (s *Source) read() {
 	defer close(s.readerDone)
+	defer s.rc.sock.Release()
 	br := nlbatch.New(32, recvBufSize)
 	for {
+		if !s.rc.sock.WaitReadable() {
+			return // closed
+		}
 		var batch [][]byte
 		for len(batch) < readBatchMax {
-			var got int
-			var err error
-			if len(batch) == 0 {
-				got, err = br.Wait(s.rc.rc)
-			} else {
-				got, err = br.Recv(s.rc.rc)
-			}
+			got, err := br.Recv(s.rc.rc)
 			if err != nil {
 				if s.readFailed(s.rc.fail(err)) {
 					s.enqueue(batch)
 					return
 				}
 				break
-			}
-			if got == 0 && s.rc.closed.Load() {
-				s.enqueue(batch)
-				return
 			}
 			for i := range got {
 				data, cut, port := br.Datagram(i)

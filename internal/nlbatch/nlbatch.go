@@ -7,7 +7,10 @@
 package nlbatch
 
 import (
+	"encoding/binary"
+	"fmt"
 	"os"
+	"sync"
 	"syscall"
 	"time"
 	"unsafe"
@@ -101,32 +104,19 @@ var _ Conn = syscall.RawConn(nil)
 // (it goes around the Go poller): n is 0 when the socket is empty. Errors
 // are the socket's (ENOBUFS on overrun).
 func (r *Reader) Recv(rc Conn) (n int, err error) {
-	return r.recv(rc, unix.MSG_DONTWAIT)
-}
-
-// Wait blocks until at least one datagram is queued and returns it with
-// the others already queued (up to Cap), in one syscall. The socket must be
-// a blocking one from OpenBlocking: its receive timeout bounds the wait,
-// after which n is 0, so the reader notices Close in time.
-func (r *Reader) Wait(rc Conn) (n int, err error) {
-	return r.recv(rc, unix.MSG_WAITFORONE)
-}
-
-func (r *Reader) recv(rc Conn, flags int) (n int, err error) {
 	var errno unix.Errno
 	cerr := rc.Control(func(fd uintptr) {
 		for i := range r.msgs {
 			r.msgs[i].hdr.Namelen = unix.SizeofSockaddrNetlink
 			r.msgs[i].hdr.Flags = 0
 		}
-		v, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&r.msgs[0])), uintptr(len(r.msgs)), uintptr(flags), 0, 0)
+		v, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&r.msgs[0])), uintptr(len(r.msgs)), unix.MSG_DONTWAIT, 0, 0)
 		n, errno = int(v), e
 	})
 	if cerr != nil {
 		return 0, cerr
 	}
-	// EINTR: a receive with a timeout is not restarted after a signal,
-	// and the Go runtime signals its threads (preemption).
+	// EINTR: nothing was received; the reader simply reads again.
 	if errno == unix.EAGAIN || errno == unix.EWOULDBLOCK || errno == unix.EINTR {
 		return 0, nil
 	}
@@ -136,37 +126,110 @@ func (r *Reader) recv(rc Conn, flags int) (n int, err error) {
 	return n, nil
 }
 
-// WaitTimeout is the receive timeout OpenBlocking sets: how long Close may
-// wait for a reader blocked in Wait, and how often an idle reader wakes.
-const WaitTimeout = 100 * time.Millisecond
+// Socket is a netlink socket for a reader that drains it in bursts (Recv)
+// and pauses between them (Pause). It is kept out of Go's poller on
+// purpose: the poller registers a socket for good, and then every datagram
+// the kernel queues wakes the poller's thread, even while the reader is
+// pausing and nobody waits. Under an exec storm those wake-ups cost the
+// processes being watched more than reading the data does. The reader
+// waits instead in an epoll instance of its own (WaitReadable), which
+// wakes only a reader that is waiting, and an idle reader costs nothing:
+// no timeouts, no polling.
+type Socket struct {
+	File *os.File
+	Conn syscall.RawConn
 
-// OpenBlocking wraps a blocking socket for a reader that uses Wait. It is
-// kept out of Go's poller on purpose: the poller registers a socket for
-// good, and then every datagram the kernel queues wakes the poller's
-// thread, even while the reader is pausing (CoalesceDelay) and nobody
-// waits. Under an exec storm those wake-ups cost the processes being
-// watched more than reading the data does. A blocked Wait wakes only the
-// reader, and only when it is waiting.
-//
-// Close of the returned file takes effect when a Wait in progress returns,
-// at most WaitTimeout later; later calls on the RawConn fail.
-func OpenBlocking(fd int, name string) (*os.File, syscall.RawConn, error) {
+	mu         sync.Mutex
+	epfd, evfd int // the reader's epoll instance, and the eventfd Stop writes
+	released   bool
+}
+
+// Open wraps fd, which Open owns from then on (it closes it on failure).
+func Open(fd int, name string) (*Socket, error) {
+	fail := func(err error, fds ...int) (*Socket, error) {
+		for _, d := range fds {
+			unix.Close(d)
+		}
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	// Blocking mode keeps os.NewFile from registering it with the poller;
+	// every receive passes MSG_DONTWAIT.
 	if err := unix.SetNonblock(fd, false); err != nil {
-		unix.Close(fd)
-		return nil, nil, err
+		return fail(err, fd)
 	}
-	tv := unix.NsecToTimeval(WaitTimeout.Nanoseconds())
-	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-		unix.Close(fd)
-		return nil, nil, err
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return fail(err, fd)
 	}
-	f := os.NewFile(uintptr(fd), name) // blocking: not registered with the poller
+	evfd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		return fail(err, fd, epfd)
+	}
+	for _, d := range []int{fd, evfd} {
+		if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, d, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(d)}); err != nil {
+			return fail(err, fd, epfd, evfd)
+		}
+	}
+	f := os.NewFile(uintptr(fd), name)
 	rc, err := f.SyscallConn()
 	if err != nil {
 		f.Close()
-		return nil, nil, err
+		return fail(err, epfd, evfd)
 	}
-	return f, rc, nil
+	return &Socket{File: f, Conn: rc, epfd: epfd, evfd: evfd}, nil
+}
+
+// WaitReadable blocks until a datagram is queued (true) or Stop has been
+// called (false, then and on every later call).
+func (s *Socket) WaitReadable() bool {
+	s.mu.Lock()
+	epfd, released := s.epfd, s.released
+	s.mu.Unlock()
+	if released {
+		return false
+	}
+	var evs [2]unix.EpollEvent
+	for {
+		n, err := unix.EpollWait(epfd, evs[:], -1)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return false
+		}
+		for i := range n {
+			if evs[i].Fd == int32(s.evfd) {
+				return false
+			}
+		}
+		if n > 0 {
+			return true
+		}
+	}
+}
+
+// Stop makes WaitReadable return false, now and from then on. Call it
+// before closing File, whose close waits for calls in progress.
+func (s *Socket) Stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.released {
+		var one [8]byte
+		binary.NativeEndian.PutUint64(one[:], 1)
+		unix.Write(s.evfd, one[:])
+	}
+}
+
+// Release closes the epoll instance and the eventfd; the reader calls it
+// when it ends, so that no descriptor is closed under a wait in progress.
+func (s *Socket) Release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.released {
+		s.released = true
+		unix.Close(s.epfd)
+		unix.Close(s.evfd)
+	}
 }
 
 // Datagram returns datagram i of the last Recv, whether the kernel cut it

@@ -68,6 +68,7 @@ func (s Stats) Lost() bool { return s.Overruns != 0 || s.Drops != 0 }
 
 // Listener is a subscription to the proc connector.
 type Listener struct {
+	sock   *nlbatch.Socket
 	f      *os.File
 	rc     syscallConn
 	portID uint32
@@ -84,11 +85,11 @@ type Listener struct {
 	running atomic.Bool
 	closed  atomic.Bool // set by Close before the socket is closed
 
-	// For Sync: the reader counts its receive rounds and the datagrams it
-	// queued, Run the datagrams it finished; wake cuts the reader's pause
-	// short.
-	rounds, queued, delivered atomic.Uint64
-	wake                      chan struct{}
+	// For Sync: the reader counts the receive rounds it started and
+	// finished and the datagrams it queued, Run the datagrams it finished;
+	// wake cuts the reader's pause short.
+	starts, rounds, queued, delivered atomic.Uint64
+	wake                              chan struct{}
 
 	closeOnce sync.Once
 	closeErr  error
@@ -182,15 +183,15 @@ func listen(ctx context.Context, cfg config) (*Listener, error) {
 	}
 	rcvBuf, _ := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF)
 
-	// Blocking and outside the runtime poller, read with one recvmmsg per
-	// wake-up (see nlbatch.OpenBlocking).
-	f, rc, err := nlbatch.OpenBlocking(fd, "procconn")
+	// Outside the runtime poller (see nlbatch.Socket).
+	sock, err := nlbatch.Open(fd, "procconn")
 	if err != nil {
 		return nil, fmt.Errorf("procconn: %w", err)
 	}
 	l := &Listener{
-		f:          f,
-		rc:         rc,
+		sock:       sock,
+		f:          sock.File,
+		rc:         sock.Conn,
 		portID:     nl.Pid,
 		cfg:        cfg,
 		rcvBuf:     rcvBuf,
@@ -315,27 +316,25 @@ func (l *Listener) send(msg []byte) error {
 // datagrams over, so the socket drains as fast as the kernel fills it; when
 // Run falls behind it drops (and counts) rather than stop reading, because
 // a full socket buffer would lose events anyway, without saying which.
-// One syscall waits for the next datagram and takes what is queued behind
-// it; then the reader pauses so the next burst is taken whole
-// (nlbatch.Pause).
+// It waits for the next datagram and takes what is queued behind it; then
+// it pauses so the next burst is taken whole (nlbatch.Pause).
 func (l *Listener) read() {
 	defer close(l.readerDone)
 	defer close(l.ch)
+	defer l.sock.Release()
 	br := nlbatch.New(64, maxMessage)
 	var slab []byte
 	for {
 		if l.cfg.beforeRecv != nil {
 			l.cfg.beforeRecv()
 		}
+		if !l.sock.WaitReadable() {
+			return // closed
+		}
+		l.starts.Add(1)
 		burst := 0
 		for {
-			var got int
-			var err error
-			if burst == 0 {
-				got, err = br.Wait(l.rc)
-			} else {
-				got, err = br.Recv(l.rc)
-			}
+			got, err := br.Recv(l.rc)
 			switch {
 			case err == unix.ENOBUFS:
 				l.stats.overruns.Add(1)
@@ -344,8 +343,6 @@ func (l *Listener) read() {
 				return
 			case err != nil:
 				l.take(err, 0, 0, nil, &slab)
-			case got == 0 && burst == 0 && l.closed.Load():
-				return
 			}
 			for i := range got {
 				data, cut, port := br.Datagram(i)
@@ -417,17 +414,22 @@ func (l *Listener) Sync(timeout time.Duration) bool {
 		time.Sleep(syncPoll)
 		return true
 	}
-	if nlbatch.Readable(l.rc) {
-		// A whole receive round that starts after this point drains what
-		// is queued now.
-		for start := l.rounds.Load(); l.rounds.Load() < start+2; {
-			select {
-			case l.wake <- struct{}{}:
-			default:
-			}
-			if !wait() {
-				return false
-			}
+	// What was queued at the call has been taken off the socket once the
+	// socket is empty and no receive round is in progress after that (so
+	// the round that took it has queued it). The order of the checks
+	// matters: rounds only grows and never passes starts.
+	for {
+		readable := nlbatch.Readable(l.rc)
+		finished := l.rounds.Load()
+		if !readable && finished == l.starts.Load() {
+			break
+		}
+		select {
+		case l.wake <- struct{}{}:
+		default:
+		}
+		if !wait() {
+			return false
 		}
 	}
 	for target := l.queued.Load(); l.delivered.Load() < target; {
@@ -565,6 +567,7 @@ func (l *Listener) Close() error {
 		// also drops a closed socket's filter state.
 		_ = l.send(subscribeMessage(procCnMcastIgnore, 0, ackNumber(), ackNumber(), l.portID))
 		l.closed.Store(true)
+		l.sock.Stop()
 		l.closeErr = l.f.Close()
 		<-l.readerDone
 	})
