@@ -225,7 +225,26 @@ func TestDaemonPidfileAndConfigCheck(t *testing.T) {
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(string(out), "is already running") {
 		t.Fatalf("second daemon: %v %s", err, out)
 	}
-	stopDaemon(t, cmd)
+	// --force stops the running daemon (a clean SIGTERM exit) and takes over.
+	forced := startDaemon(t, d, "--force")
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("the daemon stopped by --force exited with %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("--force did not stop the running daemon")
+	}
+	waitFor(t, "the forced daemon's pid in the pidfile", func() bool {
+		b, _ := os.ReadFile(d.pid)
+		return strings.TrimSpace(string(b)) == strconv.Itoa(forced.Process.Pid)
+	})
+	if forced.ProcessState != nil {
+		t.Fatalf("the forcing daemon exited: %v", forced.ProcessState)
+	}
+	stopDaemon(t, forced)
 
 	check := func(conf string, extra ...string) (int, string) {
 		path := filepath.Join(t.TempDir(), "c.conf")

@@ -74,8 +74,14 @@ func Run(o Options) (code int) {
 	if fl.Bool("daemonize") && os.Getenv(daemonizedEnv) == "" {
 		return daemonize(o.Stderr)
 	}
+	// Signals are caught from here on, before the pidfile names us and
+	// before audit is configured: a SIGTERM during start-up is handled
+	// once start-up is done, as a clean shutdown that gives audit back.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Stop(sigs)
 	if !fl.Bool("ephemeral") {
-		release, err := lockPidfile(fl.Get("pidfile"))
+		release, err := lockPidfile(fl.Get("pidfile"), fl.Bool("force"))
 		if err != nil {
 			fmt.Fprintln(o.Stderr, err)
 			return exitFailure
@@ -168,9 +174,6 @@ func Run(o Options) (code int) {
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
-	defer signal.Stop(sigs)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
