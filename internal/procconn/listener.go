@@ -90,6 +90,10 @@ type Listener struct {
 	// wake cuts the reader's pause short.
 	starts, rounds, queued, delivered atomic.Uint64
 	wake                              chan struct{}
+	// syncers counts Syncs waiting; while there are any, the reader and
+	// Run signal progress after each round and datagram.
+	syncers  atomic.Int32
+	progress chan struct{}
 
 	closeOnce sync.Once
 	closeErr  error
@@ -198,6 +202,7 @@ func listen(ctx context.Context, cfg config) (*Listener, error) {
 		ch:         make(chan []byte, cfg.chanCap),
 		readerDone: make(chan struct{}),
 		wake:       make(chan struct{}, 1),
+		progress:   make(chan struct{}, 1),
 	}
 	go l.read()
 	if err := l.subscribe(ctx); err != nil {
@@ -358,6 +363,7 @@ func (l *Listener) read() {
 			}
 		}
 		l.rounds.Add(1)
+		l.signalProgress()
 		if l.cfg.beforeRecv == nil {
 			nlbatch.Pause(burst, l.wake)
 		}
@@ -406,13 +412,20 @@ func (l *Listener) take(rerr error, from uint32, n int, data []byte, slab *[]byt
 // fork that an exec reported later by another source (audit) can depend
 // on: the ancestry cache calls it before it falls back to /proc.
 func (l *Listener) Sync(timeout time.Duration) bool {
-	deadline := time.Now().Add(timeout)
+	l.syncers.Add(1)
+	defer l.syncers.Add(-1)
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
 	wait := func() bool {
-		if l.closed.Load() || time.Now().After(deadline) {
+		if l.closed.Load() {
 			return false
 		}
-		time.Sleep(syncPoll)
-		return true
+		select {
+		case <-l.progress:
+			return true
+		case <-timer.C:
+			return false
+		}
 	}
 	// What was queued at the call has been taken off the socket once the
 	// socket is empty and no receive round is in progress after that (so
@@ -440,8 +453,15 @@ func (l *Listener) Sync(timeout time.Duration) bool {
 	return true
 }
 
-// syncPoll is how often Sync checks the reader's and Run's progress.
-const syncPoll = 50 * time.Microsecond
+// signalProgress wakes a waiting Sync to check again.
+func (l *Listener) signalProgress() {
+	if l.syncers.Load() > 0 {
+		select {
+		case l.progress <- struct{}{}:
+		default:
+		}
+	}
+}
 
 // Run parses what the reader collected and calls fn for every Fork, Exec and
 // Exit event, in the order received (events from different CPUs may arrive
@@ -504,6 +524,7 @@ func (l *Listener) deliver(d []byte, fn func(Event)) {
 		fn(ev)
 	}
 	l.delivered.Add(1)
+	l.signalProgress()
 }
 
 // suspendOffset returns CLOCK_BOOTTIME - CLOCK_MONOTONIC, re-read every
