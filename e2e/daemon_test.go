@@ -59,19 +59,26 @@ func stopDaemon(t *testing.T, cmd *exec.Cmd) {
 	t.Helper()
 	start := time.Now()
 	cmd.Process.Signal(syscall.SIGTERM)
+	waitCleanExit(t, cmd, "SIGTERM")
+	if d := time.Since(start); d > 1500*time.Millisecond {
+		t.Errorf("shutdown took %v", d)
+	}
+}
+
+// waitCleanExit waits up to 10 s for the daemon to exit with status 0
+// after what (the cause, for messages), and kills it if it does not.
+func waitCleanExit(t *testing.T, cmd *exec.Cmd, what string) {
+	t.Helper()
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	select {
 	case err := <-done:
 		if err != nil {
-			t.Fatalf("daemon exit after SIGTERM: %v", err)
-		}
-		if d := time.Since(start); d > 1500*time.Millisecond {
-			t.Errorf("shutdown took %v", d)
+			t.Fatalf("daemon exit after %s: %v", what, err)
 		}
 	case <-time.After(10 * time.Second):
 		cmd.Process.Kill()
-		t.Fatal("daemon did not stop on SIGTERM")
+		t.Fatalf("daemon did not stop on %s", what)
 	}
 }
 
@@ -227,16 +234,7 @@ func TestDaemonPidfileAndConfigCheck(t *testing.T) {
 	}
 	// --force stops the running daemon (a clean SIGTERM exit) and takes over.
 	forced := startDaemon(t, d, "--force")
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("the daemon stopped by --force exited with %v", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("--force did not stop the running daemon")
-	}
+	waitCleanExit(t, cmd, "a second daemon's --force")
 	waitFor(t, "the forced daemon's pid in the pidfile", func() bool {
 		b, _ := os.ReadFile(d.pid)
 		return strings.TrimSpace(string(b)) == strconv.Itoa(forced.Process.Pid)
