@@ -4,6 +4,8 @@
 // that is eight audit records and two connector events per process, and on
 // a VM each syscall (and each time the Go runtime hands a processor away
 // from a thread in a slow syscall) costs more than parsing the datagram.
+// Socket and Pause are the rest of the reading pattern both readers share:
+// wait outside Go's poller, drain, hand over, pause.
 package nlbatch
 
 import (
@@ -23,7 +25,7 @@ import (
 // instead of waking for every datagram: the socket buffers hold far more
 // than a millisecond of messages, and each wake-up (poller, scheduler,
 // the consumer goroutine) costs more than the messages it brings. Idle,
-// a reader blocks in the poller and pays nothing.
+// a reader blocks in WaitReadable and pays nothing.
 const CoalesceDelay = 2 * time.Millisecond
 
 // Pause is called by a reader after it handed over got datagrams: it waits
