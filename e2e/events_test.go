@@ -182,8 +182,17 @@ func TestProcessEventsWithAncestry(t *testing.T) {
 	}
 	time.Sleep(500 * time.Millisecond)
 
-	sql := fmt.Sprintf("select pid, parent, path, cmdline, cwd, uid, euid, gid, auid, syscall, ancestry from process_events where cmdline like '%%%s%%'", marker)
+	sql := fmt.Sprintf("select pid, parent, path, cmdline, cwd, uid, euid, gid, auid, syscall, uptime, ancestry from process_events where cmdline like '%%%s%%'", marker)
 	rows := s.waitRows(sql, func(r []map[string]string) bool { return len(r) >= 5 })
+	// uptime is the boot clock at the event: within a few seconds of now.
+	if b, err := os.ReadFile("/proc/uptime"); err == nil {
+		now, _ := strconv.ParseFloat(strings.Fields(string(b))[0], 64)
+		for _, r := range rows {
+			if u, err := strconv.ParseFloat(r["uptime"], 64); err != nil || u > now+1 || u < now-30 {
+				t.Errorf("uptime %q with /proc/uptime %.0f", r["uptime"], now)
+			}
+		}
+	}
 	byCmd := map[string]map[string]string{}
 	for _, r := range rows {
 		byCmd[r["cmdline"]] = r

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -158,12 +160,28 @@ func onProcessEvent(ctx context.Context, m *events.Manager, ev *audit.Event) {
 	}
 }
 
-// uptimeSeconds reads the boot clock, which is what /proc/uptime reports,
-// without opening a file per event.
+// uptimeSeconds is the boot clock (what /proc/uptime reports) in seconds.
+// Reading CLOCK_BOOTTIME is a real syscall (x/sys has no vDSO path), once
+// per event; so it is read once every uptimeRefresh and advanced with Go's
+// monotonic clock in between. Only a suspend within that window makes the
+// value lag, by less than uptimeRefresh.
 func uptimeSeconds() int64 {
-	var ts unix.Timespec
-	if unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts) != nil {
-		return 0
+	uptime.mu.Lock()
+	defer uptime.mu.Unlock()
+	if uptime.at.IsZero() || time.Since(uptime.at) >= uptimeRefresh {
+		var ts unix.Timespec
+		if unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts) != nil {
+			return 0
+		}
+		uptime.boot, uptime.at = time.Duration(ts.Nano()), time.Now()
 	}
-	return ts.Sec
+	return int64((uptime.boot + time.Since(uptime.at)) / time.Second)
+}
+
+const uptimeRefresh = 10 * time.Second
+
+var uptime struct {
+	mu   sync.Mutex
+	boot time.Duration // CLOCK_BOOTTIME at at
+	at   time.Time
 }
