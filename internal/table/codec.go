@@ -66,13 +66,21 @@ func EncodeRow[R any](dst []byte, spec *Spec, row *R) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cap(dst) == 0 {
+		dst = make([]byte, 0, l.encSize.Load()*9/8)
+	}
 	e := rowEncoder{buf: dst}
 	for i, c := range spec.Columns {
 		e.buf = append(binary.AppendUvarint(e.buf, uint64(len(c.Name))), c.Name...)
 		l.write(unsafe.Pointer(row), i, &e)
 	}
+	l.encSize.Store(int64(min(len(e.buf), maxEncSizeHint)))
 	return e.buf, nil
 }
+
+// maxEncSizeHint caps the size hint, so one huge row (thousands of
+// arguments) does not make every later buffer huge.
+const maxEncSizeHint = 64 << 10
 
 var errCorruptRow = errors.New("corrupt stored row")
 

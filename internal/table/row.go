@@ -3,6 +3,7 @@ package table
 import (
 	"fmt"
 	"reflect"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -57,6 +58,10 @@ const (
 type layout struct {
 	offsets []uintptr
 	kinds   []fieldKind
+	// encSize is the size of the last row EncodeRow wrote: rows of one
+	// table are alike, so a new buffer of about that size is allocated
+	// once instead of grown a dozen times.
+	encSize atomic.Int64
 }
 
 var (
