@@ -90,10 +90,12 @@ type Listener struct {
 	// wake cuts the reader's pause short.
 	starts, rounds, queued, delivered atomic.Uint64
 	wake                              chan struct{}
-	// syncers counts Syncs waiting; while there are any, the reader and
-	// Run signal progress after each round and datagram.
-	syncers  atomic.Int32
-	progress chan struct{}
+	// syncers counts Syncs waiting; while there are any, the reader
+	// signals progress after each round, and Run once delivered reaches
+	// syncTarget.
+	syncers    atomic.Int32
+	syncTarget atomic.Uint64
+	progress   chan struct{}
 
 	closeOnce sync.Once
 	closeErr  error
@@ -427,14 +429,18 @@ func (l *Listener) Sync(timeout time.Duration) bool {
 			return false
 		}
 	}
-	// What was queued at the call has been taken off the socket once the
-	// socket is empty and no receive round is in progress after that (so
-	// the round that took it has queued it). The order of the checks
-	// matters: rounds only grows and never passes starts.
+	// What was queued at the call has been taken off the socket once a
+	// receive round that started after the call has finished (a round
+	// drains the socket), or once the socket is empty with no round in
+	// progress (so the round that took it has queued it). Under load the
+	// first comes after one round, without waiting for a quiet moment;
+	// idle, the second holds at once. The order of the loads matters:
+	// rounds only grows and never passes starts.
+	after := l.starts.Load() + 1
 	for {
 		readable := nlbatch.Readable(l.rc)
 		finished := l.rounds.Load()
-		if !readable && finished == l.starts.Load() {
+		if finished >= after || (!readable && finished == l.starts.Load()) {
 			break
 		}
 		select {
@@ -445,12 +451,24 @@ func (l *Listener) Sync(timeout time.Duration) bool {
 			return false
 		}
 	}
-	for target := l.queued.Load(); l.delivered.Load() < target; {
+	target := l.queued.Load()
+	raiseTo(&l.syncTarget, target)
+	for l.delivered.Load() < target {
 		if !l.running.Load() || !wait() {
 			return false
 		}
 	}
 	return true
+}
+
+// raiseTo sets v to at least x. Targets only grow (queued does), so a
+// concurrent Sync never lowers another's.
+func raiseTo(v *atomic.Uint64, x uint64) {
+	for cur := v.Load(); cur < x; cur = v.Load() {
+		if v.CompareAndSwap(cur, x) {
+			return
+		}
+	}
 }
 
 // signalProgress wakes a waiting Sync to check again.
@@ -523,8 +541,9 @@ func (l *Listener) deliver(d []byte, fn func(Event)) {
 		}
 		fn(ev)
 	}
-	l.delivered.Add(1)
-	l.signalProgress()
+	if l.delivered.Add(1) >= l.syncTarget.Load() {
+		l.signalProgress()
+	}
 }
 
 // suspendOffset returns CLOCK_BOOTTIME - CLOCK_MONOTONIC, re-read every
