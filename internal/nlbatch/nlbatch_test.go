@@ -7,20 +7,28 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// A Socket over one end of a datagram socket pair: WaitReadable wakes for
-// data, Recv takes every queued datagram in one call, Stop wakes a blocked
-// waiter for good, and Release and Stop in any order are safe.
-func TestSocketWaitRecvStop(t *testing.T) {
+// openPair returns a Socket over one end of a datagram socket pair and the
+// other end to write to; both are closed when the test ends.
+func openPair(t *testing.T) (*Socket, int) {
+	t.Helper()
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer unix.Close(fds[1])
+	t.Cleanup(func() { unix.Close(fds[1]) })
 	s, err := Open(fds[0], "pair")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.File.Close()
+	t.Cleanup(func() { s.File.Close() })
+	return s, fds[1]
+}
+
+// A Socket over one end of a datagram socket pair: WaitReadable wakes for
+// data, Recv takes every queued datagram in one call, Stop wakes a blocked
+// waiter for good, and Release and Stop in any order are safe.
+func TestSocketWaitRecvStop(t *testing.T) {
+	s, peer := openPair(t)
 	r := New(4, 64)
 
 	woke := make(chan bool, 1)
@@ -31,7 +39,7 @@ func TestSocketWaitRecvStop(t *testing.T) {
 	case <-time.After(50 * time.Millisecond):
 	}
 	for _, m := range []string{"one", "two", "three"} {
-		if _, err := unix.Write(fds[1], []byte(m)); err != nil {
+		if _, err := unix.Write(peer, []byte(m)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -74,18 +82,9 @@ func TestSocketWaitRecvStop(t *testing.T) {
 // A datagram larger than the buffer is reported as cut, not silently
 // shortened.
 func TestRecvTruncated(t *testing.T) {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(fds[1])
-	s, err := Open(fds[0], "pair")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.File.Close()
+	s, peer := openPair(t)
 	defer s.Release()
-	unix.Write(fds[1], make([]byte, 100))
+	unix.Write(peer, make([]byte, 100))
 	r := New(2, 16)
 	if n, err := r.Recv(s.Conn); n != 1 || err != nil {
 		t.Fatalf("Recv: %d, %v", n, err)
