@@ -25,9 +25,10 @@
 // thread shows up as pid != tgid.
 //
 // Subscribing: [Listen] opens the socket, subscribes, and starts a reader
-// goroutine whose only job is recvfrom into a buffered channel, so the
-// socket is drained as fast as the kernel fills it; parsing and the caller's
-// callback run in [Listener.Run]. Since Linux 6.6 a subscriber may pass an
+// goroutine whose only job is to receive bursts into a buffered channel, so
+// the socket is drained as fast as the kernel fills it; parsing and the
+// caller's callback run in [Listener.Run], and [Listener.Sync] lets another
+// event source wait until what is queued has been through the callback. Since Linux 6.6 a subscriber may pass an
 // event mask (struct proc_input) and the kernel drops other events before
 // they are queued; Listen uses it for fork|exec|exit when the kernel
 // acknowledges it and falls back to the plain PROC_CN_MCAST_LISTEN
