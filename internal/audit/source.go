@@ -524,7 +524,7 @@ func (s *Source) read() {
 			}
 		}
 		s.enqueue(batch)
-		nlbatch.Pause(len(batch), nil)
+		nlbatch.Pause(len(batch), nlbatch.CoalesceDelay, nil)
 	}
 }
 

@@ -29,17 +29,18 @@ import (
 const CoalesceDelay = 2 * time.Millisecond
 
 // Pause is called by a reader after it handed over got datagrams: it waits
-// CoalesceDelay when there were any, or less if wake (which may be nil)
-// receives: a consumer that needs everything queued now cuts it short.
-func Pause(got int, wake <-chan struct{}) {
+// delay (normally CoalesceDelay) when there were any, or less if wake
+// (which may be nil) receives: a consumer that needs everything queued now
+// cuts it short.
+func Pause(got int, delay time.Duration, wake <-chan struct{}) {
 	if got == 0 {
 		return
 	}
 	if wake == nil {
-		time.Sleep(CoalesceDelay)
+		time.Sleep(delay)
 		return
 	}
-	t := time.NewTimer(CoalesceDelay)
+	t := time.NewTimer(delay)
 	select {
 	case <-t.C:
 	case <-wake:
