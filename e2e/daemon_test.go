@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -13,8 +12,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/gosquery/gosquery/internal/audit"
 )
 
 // daemonDirs is one daemon's filesystem: config, database, logs, pidfile.
@@ -390,33 +387,7 @@ func TestDaemonKillDuringWrites(t *testing.T) {
 // process_events query, and checks the ancestry of known commands in the
 // results log.
 func TestDaemonProcessEventsWithAncestry(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("process_events needs root: audit netlink control requires CAP_AUDIT_CONTROL")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	unlock, err := audit.LockForTests(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// A cleanup, not a defer: cleanups run after the function returns and
-	// in reverse order, so the lock is released only after the daemon is
-	// stopped and the audit state restored by the cleanups below.
-	t.Cleanup(unlock)
-	c, err := audit.NewClient()
-	if err != nil {
-		t.Skipf("audit netlink unavailable: %v", err)
-	}
-	orig, err := c.GetStatus()
-	c.Close()
-	if err != nil {
-		t.Skipf("AUDIT_GET: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := audit.RestoreState(orig, func(k string) bool { return k == audit.DefaultKey }); err != nil {
-			t.Errorf("restore audit state: %v", err)
-		}
-	})
+	claimAudit(t)
 	d := newDaemonDirs(t, `{
   "options": {"disable_events": "false", "disable_audit": "false", "audit_allow_config": "true"},
   "schedule": {"pe": {"query": "select pid, parent, path, cmdline, ancestry from process_events", "interval": 1}}

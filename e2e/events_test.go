@@ -26,10 +26,12 @@ type eventShell struct {
 	out   *bufio.Reader
 }
 
-// startEventShell takes the audit lock (audit is machine-global), records
-// the kernel's audit state and restores it after the test, and starts a
-// shell with the audit publisher on.
-func startEventShell(t *testing.T, extra ...string) *eventShell {
+// claimAudit takes the audit lock (audit is machine-global) and records
+// the kernel's audit state, restoring it when the test ends. Both are
+// cleanups registered before any the test adds later, so they run last:
+// the state is restored and the lock released only after the test's
+// daemon or shell has stopped.
+func claimAudit(t *testing.T) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("process_events needs root: audit netlink control requires CAP_AUDIT_CONTROL")
@@ -55,6 +57,13 @@ func startEventShell(t *testing.T, extra ...string) *eventShell {
 			t.Errorf("restore audit state: %v", err)
 		}
 	})
+}
+
+// startEventShell claims audit and starts a shell with the audit
+// publisher on.
+func startEventShell(t *testing.T, extra ...string) *eventShell {
+	t.Helper()
+	claimAudit(t)
 	args := append([]string{"--disable_events=false", "--disable_audit=false", "--audit_allow_config=true", "--json"}, extra...)
 	cmd := exec.Command(filepath.Join(binDir, "osqueryi"), args...)
 	stdin, _ := cmd.StdinPipe()

@@ -97,22 +97,17 @@ func (c *Cache) SetCatchUp(fn func()) {
 	c.catchUp.Store(&fn)
 }
 
-// catchUpFor runs the catch-up when the exec's process or parent has no
-// node yet.
-func (c *Cache) catchUpFor(e ExecEvent) {
-	fn := c.catchUp.Load()
-	if fn == nil || e.Start != 0 {
-		return
-	}
+// forkedStart returns the start time a fork event gave the exec's process
+// (0 if none did), and whether its parent has a node. A node that started
+// after the exec is a later owner of the pid.
+func (c *Cache) forkedStart(e ExecEvent) (start uint64, parentKnown bool) {
 	c.mu.Lock()
-	cur := c.newestLocked(e.PID)
-	known := cur != nil && cur.ppid == e.PPID && (e.Time.IsZero() || cur.key.Start <= c.ticksAt(e.Time)+1) &&
-		(e.PPID <= 0 || c.newestLocked(e.PPID) != nil)
-	c.mu.Unlock()
-	if !known {
-		c.stats.catchUps.Add(1)
-		(*fn)()
+	defer c.mu.Unlock()
+	if cur := c.newestLocked(e.PID); cur != nil && cur.ppid == e.PPID &&
+		(e.Time.IsZero() || cur.key.Start <= c.ticksAt(e.Time)+1) {
+		start = cur.key.Start
 	}
+	return start, e.PPID <= 0 || c.newestLocked(e.PPID) != nil
 }
 
 // Exec records that a process replaced its image, and returns the
@@ -123,21 +118,21 @@ func (c *Cache) Exec(e ExecEvent) Key {
 	if !c.Enabled() {
 		return Key{PID: e.PID, Start: e.Start}
 	}
-	c.catchUpFor(e)
 	start := e.Start
 	comm := ""
 	if start == 0 {
 		// A fork event usually announced this process already (and its
 		// exit too, for a short-lived one: the proc connector is faster
 		// than audit): its node carries the start time, and /proc need not
-		// be read. A node that started after the exec is a later owner of
-		// the pid.
-		c.mu.Lock()
-		if cur := c.newestLocked(e.PID); cur != nil && cur.ppid == e.PPID &&
-			(e.Time.IsZero() || cur.key.Start <= c.ticksAt(e.Time)+1) {
-			start = cur.key.Start
+		// be read. When the process or its parent is unknown, the events
+		// still pending are applied first (SetCatchUp).
+		var parentKnown bool
+		start, parentKnown = c.forkedStart(e)
+		if fn := c.catchUp.Load(); fn != nil && (start == 0 || !parentKnown) {
+			c.stats.catchUps.Add(1)
+			(*fn)()
+			start, _ = c.forkedStart(e)
 		}
-		c.mu.Unlock()
 	}
 	if start == 0 {
 		// Read stat outside the lock: the process may be gone already. A

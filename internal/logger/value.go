@@ -124,38 +124,40 @@ const upperHex = "0123456789ABCDEF"
 // appendEscaped appends EscapeNonPrintable(s). Go's UTF-8 decoder rejects
 // exactly what osquery's isValidUtf8Sequence rejects and, like it, consumes
 // one byte of an invalid sequence at a time.
-func appendEscaped(dst []byte, s string) []byte {
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c >= 0x20 && c < utf8.RuneSelf {
-			i++
-			continue
-		}
-		if c >= utf8.RuneSelf {
-			r, size := utf8.DecodeRuneInString(s[i:])
-			if r != utf8.RuneError || size != 1 {
-				i += size
-				continue
-			}
-		}
-		dst = append(dst, s[start:i]...)
-		dst = append(dst, '\\', 'x', upperHex[c>>4], upperHex[c&0xF])
-		i++
-		start = i
-	}
-	return append(dst, s[start:]...)
-}
+func appendEscaped(dst []byte, s string) []byte { return escapeNonPrintable(dst, s, escapePlain) }
 
 // appendEscapedJSON appends EscapeNonPrintable(s) as a JSON string in one
 // pass. After escaping, the only characters JSON must escape are '"' and
 // '\' (control bytes are already \xHH), so a '\' from \xHH is written '\\'.
 func appendEscapedJSON(dst []byte, s string) []byte {
-	dst = append(dst, '"')
+	dst = escapeNonPrintable(append(dst, '"'), s, escapeJSON)
+	return append(dst, '"')
+}
+
+// Escaping modes, and for each the ASCII bytes copied as they are: the
+// table keeps the scan loop as tight as a hand-written one per mode.
+const (
+	escapePlain = iota
+	escapeJSON
+)
+
+var copiedAsIs = func() (t [2][utf8.RuneSelf]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[escapePlain][c] = true
+		t[escapeJSON][c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// escapeNonPrintable is the one pass behind both: bytes below 0x20 and
+// bytes of invalid UTF-8 become \xHH, and in escapeJSON mode '"' and '\'
+// are escaped for a JSON string as well.
+func escapeNonPrintable(dst []byte, s string, mode int) []byte {
+	asIs := &copiedAsIs[mode]
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
-		if c >= 0x20 && c < utf8.RuneSelf && c != '"' && c != '\\' {
+		if c < utf8.RuneSelf && asIs[c] {
 			i++
 			continue
 		}
@@ -167,19 +169,18 @@ func appendEscapedJSON(dst []byte, s string) []byte {
 			}
 		}
 		dst = append(dst, s[start:i]...)
-		switch c {
-		case '"':
-			dst = append(dst, '\\', '"')
-		case '\\':
-			dst = append(dst, '\\', '\\')
-		default:
+		switch {
+		case c == '"' || c == '\\':
+			dst = append(dst, '\\', c)
+		case mode == escapeJSON:
 			dst = append(dst, '\\', '\\', 'x', upperHex[c>>4], upperHex[c&0xF])
+		default:
+			dst = append(dst, '\\', 'x', upperHex[c>>4], upperHex[c&0xF])
 		}
 		i++
 		start = i
 	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
+	return append(dst, s[start:]...)
 }
 
 // FormatReal renders a REAL cell as osquery's castVariant does when logging

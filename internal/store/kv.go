@@ -101,15 +101,25 @@ func (db *DB) Scan(ctx context.Context, domain, prefix string, fn func(key strin
 	if err := checkDomain(domain); err != nil {
 		return err
 	}
-	var after *string
-	for {
-		var page []kvEntry
-		var more bool
-		err := db.withConn(ctx, func(*sqlite3.Conn) error {
-			var err error
+	return scanPages(func(after *string) (page []kvEntry, more bool, err error) {
+		if err := ctx.Err(); err != nil {
+			return nil, false, err
+		}
+		err = db.withConn(ctx, func(*sqlite3.Conn) error {
 			page, more, err = db.kvPage(domain, prefix, after)
 			return err
 		})
+		return page, more, err
+	}, fn)
+}
+
+// scanPages calls fn on every entry of the pages fetch returns, each page
+// fetched after the last key of the one before, until fetch says there
+// are no more. ErrStopScan from fn ends it with nil.
+func scanPages(fetch func(after *string) ([]kvEntry, bool, error), fn func(key string, value []byte) error) error {
+	var after *string
+	for {
+		page, more, err := fetch(after)
 		if err != nil {
 			return err
 		}
@@ -126,9 +136,6 @@ func (db *DB) Scan(ctx context.Context, domain, prefix string, fn func(key strin
 		}
 		last := page[len(page)-1].key
 		after = &last
-		if err := ctx.Err(); err != nil {
-			return err
-		}
 	}
 }
 
@@ -197,26 +204,9 @@ func (tx *Tx) Scan(domain, prefix string, fn func(key string, value []byte) erro
 	if err := tx.check(domain); err != nil {
 		return err
 	}
-	var after *string
-	for {
-		page, more, err := tx.db.kvPage(domain, prefix, after)
-		if err != nil {
-			return err
-		}
-		for _, e := range page {
-			if err := fn(e.key, e.value); err != nil {
-				if errors.Is(err, ErrStopScan) {
-					return nil
-				}
-				return err
-			}
-		}
-		if !more {
-			return nil
-		}
-		last := page[len(page)-1].key
-		after = &last
-	}
+	return scanPages(func(after *string) ([]kvEntry, bool, error) {
+		return tx.db.kvPage(domain, prefix, after)
+	}, fn)
 }
 
 type kvEntry struct {
