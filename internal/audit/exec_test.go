@@ -196,10 +196,6 @@ func TestDecodeForkAndKill(t *testing.T) {
 	}
 }
 
-func itoa(n int) string {
-	return strings.TrimLeft(strings.Replace(time.Duration(n).String(), "ns", "", 1), " ")
-}
-
 // FuzzDecodeExec decodes events built from arbitrary record bodies: one
 // record per line, the first byte of a line choosing its type.
 func FuzzDecodeExec(f *testing.F) {

@@ -101,12 +101,11 @@ type Manager struct {
 }
 
 type publisherState struct {
-	factory  PublisherFactory
-	pub      Publisher
-	running  bool
-	starts   int
-	lastErr  error
-	disabled bool
+	factory PublisherFactory
+	pub     Publisher
+	running bool
+	starts  int
+	lastErr error
 }
 
 type managerKey struct{}

@@ -367,8 +367,6 @@ func TestEventsAsync(t *testing.T) {
 		t.Fatalf("Scan missed a queued row: %v", got)
 	}
 	// The buffer is bounded.
-	db.closeMu.RLock() // hold off nothing; just make the flusher slow to matter
-	db.closeMu.RUnlock()
 	must(t, es.lockFlush(ctx)) // block flushes so rows pile up
 	var full error
 	for i := 0; i < 200 && full == nil; i++ {

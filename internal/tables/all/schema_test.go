@@ -158,7 +158,8 @@ func TestColumnChecks(t *testing.T) {
 						want = append(want, c.Name)
 					}
 				}
-				for _, row := range rows {
+				if len(rows) > 0 {
+					row := rows[0]
 					if len(row) != len(want) {
 						t.Errorf("SELECT * returned %d columns, osquery's test wants %d", len(row), len(want))
 					}
@@ -167,7 +168,6 @@ func TestColumnChecks(t *testing.T) {
 							t.Errorf("SELECT * lacks column %s", w)
 						}
 					}
-					break
 				}
 			}
 			for i, row := range rows {
