@@ -416,7 +416,7 @@ func TestDaemonProcessEventsWithAncestry(t *testing.T) {
 		if err := json.Unmarshal([]byte(l.Columns["ancestry"]), &chain); err != nil {
 			t.Fatalf("ancestry: %v", err)
 		}
-		if len(chain) < 3 || chain[0].ExeName != "dash" || chain[1].PID != int64(bash.Process.Pid) ||
+		if len(chain) < 3 || chain[0].ExeName != filepath.Base(imageOf(t, "sh")) || chain[1].PID != int64(bash.Process.Pid) ||
 			chain[2].PID != int64(os.Getpid()) || chain[len(chain)-1].PID != 1 || l.Action != "added" {
 			t.Fatalf("chain %+v in %s", chain, l.raw)
 		}

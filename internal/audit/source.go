@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/gosquery/gosquery/internal/nlbatch"
+	"github.com/gosquery/gosquery/internal/procfs"
 )
 
 // Mode is how a Source receives records.
@@ -357,7 +358,25 @@ func (s *Source) setRcvBuf() {
 	}
 }
 
+// ErrMulticastNamespace says that the multicast group is joined but cannot
+// deliver: the kernel sends audit's multicast to the initial network
+// namespace only.
+var ErrMulticastNamespace = errors.New("audit: the multicast group delivers only in the initial network namespace")
+
+// MulticastReachable returns ErrMulticastNamespace when this process is
+// known to be outside the initial network namespace, nil when it is inside
+// or that cannot be told.
+func MulticastReachable() error {
+	if in, err := procfs.New("/proc").InInitialNetNS(); err == nil && !in {
+		return ErrMulticastNamespace
+	}
+	return nil
+}
+
 func (s *Source) joinMulticast() error {
+	if err := MulticastReachable(); err != nil {
+		s.log.Warn(err.Error() + "; this process is in another one and will receive no audit events")
+	}
 	if err := s.rc.setsockoptInt(unix.SOL_NETLINK, unix.NETLINK_ADD_MEMBERSHIP, unix.AUDIT_NLGRP_READLOG); err != nil {
 		return fmt.Errorf("audit: join multicast group: %w", err)
 	}

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/gosquery/gosquery/internal/testenv"
 )
 
 func TestModeString(t *testing.T) {
@@ -169,6 +171,7 @@ func TestKernelDaemonExec(t *testing.T) {
 
 func TestKernelMulticastAndPersist(t *testing.T) {
 	kernelTest(t)
+	testenv.Need(t, "audit multicast", MulticastReachable())
 	owner, out, stdin := helperCmd(t, "own")
 	if s := readLine(t, out); s != "owned" {
 		t.Fatalf("helper: %q", s)
@@ -438,10 +441,8 @@ _start:
 
 func TestKernelB32Exec(t *testing.T) {
 	kernelTest(t)
-	gcc, err := exec.LookPath("gcc")
-	if err != nil {
-		t.Skip("gcc not installed: cannot build the int 0x80 helper")
-	}
+	testenv.IA32(t)
+	gcc := testenv.Command(t, "gcc", "gcc")
 	dir := t.TempDir()
 	marker := newMarker()
 	src := filepath.Join(dir, "b32.S")
@@ -450,12 +451,12 @@ func TestKernelB32Exec(t *testing.T) {
 		t.Fatal(err)
 	}
 	if out, err := exec.Command(gcc, "-nostdlib", "-static", "-no-pie", "-o", bin, src).CombinedOutput(); err != nil {
-		t.Skipf("cannot build the int 0x80 helper: %v\n%s", err, out)
+		t.Fatalf("cannot build the int 0x80 helper: %v\n%s", err, out)
 	}
 	_, sk := startSource(t, testConfig())
 	cmd := exec.Command(bin)
 	if err := cmd.Run(); err != nil {
-		t.Fatalf("b32 helper: %v (IA32 emulation off?)", err)
+		t.Fatalf("b32 helper: %v (the int $0x80 probe passed)", err)
 	}
 	x, ev := sk.waitExec(t, 5*time.Second, argvIs("/bin/true", marker))
 	if x.Arch != ArchI386 || x.SyscallNr != 11 || x.Syscall != "execve" || x.PID != int64(cmd.Process.Pid) || x.PPID != int64(os.Getpid()) {

@@ -154,6 +154,22 @@ func ListenFor(ctx context.Context, kinds Kind) (*Listener, error) {
 	return listen(ctx, config{mask: kinds})
 }
 
+// ErrUnavailable says that this machine or this process's namespaces give
+// no proc connector events: the kernel lacks it, or the process is outside
+// the namespaces the kernel serves. Other errors are faults.
+var ErrUnavailable = errors.New("procconn: unavailable")
+
+// Probe reports whether a subscription works here: nil, or an error that
+// says why not (errors.Is ErrUnavailable when the feature is missing rather
+// than broken).
+func Probe(ctx context.Context) error {
+	l, err := listen(ctx, config{})
+	if err != nil {
+		return err
+	}
+	return l.Close()
+}
+
 func listen(ctx context.Context, cfg config) (*Listener, error) {
 	if cfg.rcvBuf <= 0 {
 		cfg.rcvBuf = defaultRcvBuf
@@ -162,6 +178,9 @@ func listen(ctx context.Context, cfg config) (*Listener, error) {
 		cfg.chanCap = defaultChanCap
 	}
 	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, unix.NETLINK_CONNECTOR)
+	if errors.Is(err, unix.EPROTONOSUPPORT) {
+		return nil, fmt.Errorf("%w: the kernel has no netlink connector (CONFIG_CONNECTOR, CONFIG_PROC_EVENTS): %w", ErrUnavailable, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("procconn: socket: %w", err)
 	}
@@ -250,7 +269,7 @@ func (l *Listener) subscribe(ctx context.Context) error {
 	errno, err := l.awaitAck(ctx, ack)
 	if err != nil {
 		if ctx.Err() == nil {
-			err = fmt.Errorf("%w (the kernel ignores subscribers outside the initial user and pid namespaces, and before Linux 6.6 requires CAP_NET_ADMIN)", err)
+			err = fmt.Errorf("%w: %w (the kernel ignores subscribers outside the initial user and pid namespaces, and before Linux 6.6 requires CAP_NET_ADMIN)", ErrUnavailable, err)
 		}
 		return err
 	}
@@ -312,6 +331,11 @@ func (l *Listener) send(msg []byte) error {
 	})
 	if err == nil {
 		err = serr
+	}
+	if errors.Is(err, unix.ECONNREFUSED) {
+		// The connector's kernel socket exists in the initial network
+		// namespace only.
+		return fmt.Errorf("%w: not in the initial network namespace: send: %w", ErrUnavailable, err)
 	}
 	if err != nil {
 		return fmt.Errorf("procconn: send: %w", err)

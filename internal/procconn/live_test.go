@@ -24,6 +24,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/gosquery/gosquery/internal/testenv"
 )
 
 // These tests subscribe to the real proc connector and spawn real processes.
@@ -86,6 +88,10 @@ func helperListen() int {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	l, err := Listen(ctx)
+	if errors.Is(err, ErrUnavailable) {
+		fmt.Println("unavailable:", err)
+		return 4
+	}
 	if err != nil {
 		fmt.Println("listen:", err)
 		return 2
@@ -203,8 +209,8 @@ func listenOrSkip(t testing.TB, cfg config) *Listener {
 	defer cancel()
 	l, err := listen(ctx, cfg)
 	if err != nil {
-		if errors.Is(err, unix.EPROTONOSUPPORT) {
-			t.Skipf("kernel without the proc connector (CONFIG_CONNECTOR/CONFIG_PROC_EVENTS): %v", err)
+		if errors.Is(err, ErrUnavailable) {
+			t.Skipf("needs the proc connector: %v", err)
 		}
 		if os.Geteuid() != 0 {
 			t.Skipf("proc connector subscription failed as uid %d (needs Linux 6.6+ or CAP_NET_ADMIN, and the initial namespaces): %v", os.Geteuid(), err)
@@ -693,20 +699,51 @@ func TestListenCancelled(t *testing.T) {
 		l.Close()
 		t.Fatal("Listen with a cancelled context succeeded")
 	}
-	if !errors.Is(err, context.Canceled) && !errors.Is(err, unix.EPROTONOSUPPORT) {
+	if !errors.Is(err, context.Canceled) && !errors.Is(err, ErrUnavailable) {
 		t.Errorf("Listen = %v", err)
+	}
+}
+
+// requireConnector skips unless a subscription works here.
+func requireConnector(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := Probe(ctx); errors.Is(err, ErrUnavailable) {
+		t.Skipf("needs the proc connector: %v", err)
+	} else if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A subscriber in a network namespace of its own gets nothing from the
+// kernel; Listen must say that the feature is unavailable (which tests and
+// the daemon report as such), not fail with a bare errno.
+func TestListenOutsideInitialNetNS(t *testing.T) {
+	testenv.Root(t, "a child in a new network namespace")
+	requireConnector(t)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, "-test.run=^$")
+	cmd.Env = append(os.Environ(), helperEnv+"=listen")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET}
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 4 || !strings.Contains(string(out), "initial network namespace") {
+		t.Fatalf("in a new network namespace: %v: %s", err, out)
 	}
 }
 
 // TestListenUnprivileged runs the subscription as nobody, with no
 // capabilities: accepted since Linux 6.6.
 func TestListenUnprivileged(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("not root: cannot switch to nobody (the other tests already ran unprivileged)")
-	}
+	testenv.Root(t, "to switch to nobody (without root the other tests already ran unprivileged)")
 	if !kernelAtLeast(6, 6) {
-		t.Skip("before Linux 6.6 the proc connector needs CAP_NET_ADMIN")
+		t.Skip("needs Linux 6.6: before it the proc connector needs CAP_NET_ADMIN")
 	}
+	requireConnector(t)
 	// The test binary's build directory is private; nobody needs a copy it
 	// can execute.
 	dir, err := os.MkdirTemp("", "procconn-unpriv")

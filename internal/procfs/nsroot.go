@@ -85,3 +85,27 @@ func ParseNamespaceLink(link string) (string, error) {
 	}
 	return id, nil
 }
+
+// InInitialNetNS reports whether this process is in the initial network
+// namespace, the only one that the kernel's audit multicast group and proc
+// connector deliver to. It compares this process's namespace with that of
+// kthreadd (pid 2), a kernel thread that always lives in the initial one;
+// when pid 2 is not kthreadd (a pid namespace) or its namespace cannot be
+// read, the answer is unknown and err says why.
+func (fs FS) InInitialNetNS() (bool, error) {
+	comm, err := ReadFile(fs.PIDPath(2, "comm"), 64)
+	if err != nil {
+		return false, fmt.Errorf("cannot tell the network namespace: %w", err)
+	}
+	if strings.TrimSpace(string(comm)) != "kthreadd" {
+		return false, errors.New("cannot tell the network namespace: pid 2 is not kthreadd (a pid namespace?)")
+	}
+	var self, kernel unix.Stat_t
+	if err := unix.Stat(fs.Path("self", "ns", "net"), &self); err != nil {
+		return false, fmt.Errorf("cannot tell the network namespace: %w", err)
+	}
+	if err := unix.Stat(fs.PIDPath(2, "ns", "net"), &kernel); err != nil {
+		return false, fmt.Errorf("cannot tell the network namespace: %w", err)
+	}
+	return self.Ino == kernel.Ino && self.Dev == kernel.Dev, nil
+}

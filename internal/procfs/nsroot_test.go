@@ -1,7 +1,9 @@
 package procfs
 
 import (
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -69,5 +71,67 @@ func TestParseNamespaceLink(t *testing.T) {
 		if got != want || (want == "") != (err != nil) {
 			t.Errorf("%q -> %q, %v", in, got, err)
 		}
+	}
+}
+
+// The fixture: self's namespace is, or is not, the same file as kthreadd's.
+func TestInInitialNetNSFixture(t *testing.T) {
+	root := t.TempDir()
+	for _, d := range []string{"2/ns", "self/ns"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write := func(name, content string) {
+		if err := os.WriteFile(filepath.Join(root, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("2/comm", "kthreadd\n")
+	write("2/ns/net", "")
+	write("self/ns/net", "")
+	if in, err := New(root).InInitialNetNS(); err != nil || in {
+		t.Errorf("different namespace files: %v, %v", in, err)
+	}
+	os.Remove(filepath.Join(root, "self/ns/net"))
+	if err := os.Link(filepath.Join(root, "2/ns/net"), filepath.Join(root, "self/ns/net")); err != nil {
+		t.Fatal(err)
+	}
+	if in, err := New(root).InInitialNetNS(); err != nil || !in {
+		t.Errorf("the same namespace file: %v, %v", in, err)
+	}
+	write("2/comm", "bash\n")
+	if _, err := New(root).InInitialNetNS(); err == nil {
+		t.Error("pid 2 is not kthreadd, yet no error")
+	}
+}
+
+const netnsChildEnv = "GOSQUERY_PROCFS_NETNS_CHILD"
+
+// On the live /proc the answer must change with the namespace: this test
+// binary re-run in a new network namespace (root only) must say false.
+func TestInInitialNetNSLive(t *testing.T) {
+	in, err := New("/proc").InInitialNetNS()
+	if os.Getenv(netnsChildEnv) != "" {
+		fmt.Printf("answer=%v err=%v\n", in, err)
+		return
+	}
+	if err != nil {
+		t.Skipf("needs kthreadd's namespace in /proc: %v", err)
+	}
+	t.Logf("this test runs in the initial network namespace: %v", in)
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: to start a child in a new network namespace")
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, "-test.run=^TestInInitialNetNSLive$")
+	cmd.Env = append(os.Environ(), netnsChildEnv+"=1")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET}
+	out, err := cmd.Output()
+	if err != nil || !strings.Contains(string(out), "answer=false err=<nil>") {
+		t.Errorf("in a new network namespace: %v: %s", err, out)
 	}
 }
