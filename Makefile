@@ -15,10 +15,12 @@ build:
 	CGO_ENABLED=0 $(GO) build -o $(BIN)/ ./cmd/osqueryi ./cmd/osqueryd
 
 # test is what CI runs: formatting, vet, then every test with the race
-# detector. Some tests need root (audit, other users' /proc files); they
-# say so and skip when not root.
+# detector. Tests that need root or a kernel feature the machine lacks
+# (audit, the proc connector, 32-bit syscalls, IPv6, a pty, ...) skip and
+# say why; internal/testreport prints every skip and a one-line summary at
+# the end, so a skip is seen, not silent.
 test: fmt-check vet
-	$(GO) test -race -count=1 -timeout 30m $(PKGS)
+	$(GO) run ./internal/testreport -- -race -count=1 -timeout 30m $(PKGS)
 
 vet:
 	$(GO) vet $(PKGS)

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/gosquery/gosquery/internal/testenv"
 )
 
 var binDir string
@@ -23,7 +25,10 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binDir = dir
-	build := exec.Command("go", "build", "-o", dir+"/", "../cmd/osqueryi", "../cmd/osqueryd")
+	if err := testenv.RestorePidMax(); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+	}
+	build := exec.Command("go", "build", "-o", dir+"/", "../cmd/osqueryi", "../cmd/osqueryd", "./truthproc")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	build.Stdout, build.Stderr = os.Stdout, os.Stderr
 	if err := build.Run(); err != nil {

@@ -27,10 +27,11 @@ func chainCache(depth int) (*Cache, Key) {
 			path:    "/usr/bin/bash",
 			cmdline: "/usr/bin/bash -c run-something --with-flags " + strconv.Itoa(int(pid)),
 		}
+		n.pathKnown, n.cmdlineKnown = true, true
+		n = c.insertLocked(n)
 		if pid > 1 {
-			n.parent = Key{pid - 1, uint64(pid-1) * 10}
+			c.link(n, c.lookupLocked(Key{pid - 1, uint64(pid-1) * 10}))
 		}
-		c.insertLocked(n)
 		leaf = n.key
 	}
 	return c, leaf
@@ -129,7 +130,7 @@ func BenchmarkNodeMemory(b *testing.B) {
 					c := New(Config{Capacity: n, TTL: time.Minute, Proc: procfs.New(os.TempDir())})
 					c.mu.Lock()
 					for i := 0; i < n; i++ {
-						nd := &node{key: Key{int32(i + 2), uint64(i + 100)}, ppid: int32(i + 1), parent: Key{int32(i + 1), uint64(i + 99)}}
+						nd := &node{key: Key{int32(i + 2), uint64(i + 100)}, ppid: int32(i + 1), parentKey: Key{int32(i + 1), uint64(i + 99)}}
 						if withStrings {
 							nd.exe = "python3"
 							nd.path = "/usr/bin/python3.11"

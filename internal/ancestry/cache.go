@@ -3,18 +3,35 @@
 //
 // A process is identified by its pid and its start time in clock ticks since
 // boot, never by pid alone, so a recycled pid never inherits another
-// process's chain. The cache holds one node per process (not whole chains):
-// siblings share their ancestors, and a chain is assembled by following
-// parent links. Nodes come from a /proc scan at start-up and from the event
-// sources (Exec, Fork, Exit), which report what the event itself carries, so
-// a process that has already exited still has a node with its real path and
-// arguments. Exited nodes stay for the TTL; the node count is bounded by an
-// LRU. /proc is the fallback for processes the cache has not seen, checked
-// against the start time every time.
+// process's chain. Start times come from the kernel only: a fork event or
+// /proc, never an event's timestamp. The cache holds one node per process
+// (not whole chains): siblings share their ancestors, and a chain is
+// assembled by following parent links.
+//
+// A node's parent is the process that forked it (the fork event's parent,
+// or the parent /proc showed when the node was first read), kept when the
+// kernel later reparents the process to a reaper: a double-forked daemon
+// still names its launcher. The parent the kernel reports now is kept
+// beside it.
+//
+// The node count is a target, not a hard limit: nodes that a chain still
+// needs and that /proc could not give back are pinned, and only the others
+// are evicted, least recently used first. Pinned are nodes with cached
+// children (the ancestors of every cached process) and live processes whose
+// parent has exited (only the cache remembers who that parent was). Going
+// over the target is counted, so an operator sees that the cache is too
+// small instead of getting shorter chains. Exited nodes stay for the TTL,
+// or as long as they are pinned.
+//
+// /proc is the fallback for processes the cache has not seen, checked
+// against the expected start time every time; a chain that cannot be
+// continued with certainty stops and says why (Chain.Stop).
 package ancestry
 
 import (
+	"cmp"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,28 +60,57 @@ func sameProcess(a, b Key) bool {
 
 // node is one process in the cache.
 type node struct {
-	key    Key
-	ppid   int32
-	parent Key // the parent's identity; Start 0 when not yet resolved
-	// parentNode short-cuts the map lookup of parent while that node is
-	// still in the cache (gone is checked on every use).
-	parentNode *node
+	key Key
+	// ppid is the parent the kernel reported last (the exec record's, or
+	// /proc's when the node was read): after a reparenting, the reaper.
+	ppid int32
+	// parentKey is the original parent: the process that forked this one,
+	// or the parent /proc showed when it was read. Start 0 while unknown.
+	parentKey Key
+	// parent is parentKey's node while both are cached. The parent counts
+	// its cached children (children, and the sibling list), which pins it.
+	parent                       *node
+	firstChild, prevSib, nextSib *node
+	children                     int
+
 	// exe is the base name of path, or the kernel comm when the path is
 	// unknown (kernel threads, unreadable exe links).
 	exe     string
 	path    string
 	cmdline string
-	exited  bool
-	// exitedAt orders the expiry queue; TTL runs from the exit.
-	exitedAt time.Time
-	// exitTicks is the exit in ticks since boot: a process that started
-	// later cannot be this one's child.
+	// pathKnown and cmdlineKnown are false when neither an exec event nor
+	// /proc could give them (a zombie, a link that root may not read): the
+	// element then carries an empty string, and the stats count it.
+	pathKnown, cmdlineKnown bool
+	kernelThread            bool
+	// startRead is set once /proc confirmed key.Start. A fork event's
+	// tick is nearly always the start, but the kernel reads the two
+	// clocks microseconds apart, and on a loaded machine (an interrupt, a
+	// stolen vCPU between them) the stamp can land in the next tick.
+	startRead bool
+
+	exited bool
+	// exitTicks is the exit in ticks since boot (the exit event's time):
+	// a process that started later cannot be this one's child, nor an exec
+	// that happened later this one's.
 	exitTicks uint64
+	// exitedAt starts the TTL.
+	exitedAt time.Time
+	// lastEvent is when an event last touched the node (fork, exec,
+	// exit); zero for nodes read from /proc.
+	lastEvent time.Time
+	// expireDue marks an exited node whose TTL ran out while it was
+	// pinned; it goes as soon as nothing needs it.
+	expireDue bool
+
 	// element caches the encoded JSON object of this node; cleared when
 	// an exec changes the image.
 	element []byte
 
-	prev, next *node // LRU list, newest at head
+	// prev and next link the evictable nodes in list (young or old),
+	// newest at head; list is nil while the node is pinned.
+	prev, next *node
+	list       *lruList
 	// ref marks a node used since it last reached the tail: eviction gives
 	// it a second chance instead of every hit relinking the list, which
 	// keeps lookups free of pointer writes.
@@ -72,9 +118,16 @@ type node struct {
 	gone bool // removed from the cache (evicted or expired)
 }
 
+// pinned reports whether evicting n would lose what /proc cannot give
+// back: the parent link of a cached child, or the original parent of a
+// live orphan.
+func (n *node) pinned() bool {
+	return n.children > 0 || !n.exited && n.parent != nil && n.parent.exited
+}
+
 // Config sets the cache's bounds and its view of the host.
 type Config struct {
-	// Capacity bounds the number of nodes (process_ancestry_cache_size);
+	// Capacity is the target number of nodes (process_ancestry_cache_size);
 	// 0 turns ancestry off.
 	Capacity int
 	// TTL is how long an exited process stays (process_ancestry_cache_ttl).
@@ -83,7 +136,11 @@ type Config struct {
 	// unlimited, still cycle-safe.
 	MaxDepth int
 	Proc     procfs.FS
-	Now      func() time.Time
+	// Now is the wall clock (default time.Now).
+	Now func() time.Time
+	// SinceBoot is the boot clock, CLOCK_BOOTTIME (default: the kernel's).
+	// With Now it converts an event's wall-clock time to ticks since boot.
+	SinceBoot func() time.Duration
 }
 
 // Cache is the process node cache. It is safe for concurrent use; no lock
@@ -94,55 +151,44 @@ type Cache struct {
 	ttl      time.Duration
 	maxDepth int
 	proc     procfs.FS
-	now      func() time.Time
-	// bootHR is the boot time in hundredths of a second since the epoch:
-	// with 100 clock ticks per second, proc_time_hr = bootHR + start ticks.
-	bootHR int64
+	clock    *clock
 
 	byKey map[Key]*node
 	// byPID holds the incarnations of each pid in the cache, oldest first;
 	// nearly always one, two while a recycled pid's old owner is kept.
 	byPID map[int32][]*node
-	head  *node // LRU, most recently used
-	tail  *node
+	// The evictable nodes: young ones (an event within eventGrace) in the
+	// order of their last event, the others in CLOCK order, which is where
+	// eviction takes from. Pinned nodes are on neither.
+	young, old lruList
 	// exits queues exited nodes in exit order, which is expiry order
 	// because the TTL is the same for all.
 	exits []*node
+	// evicted remembers the keys of recently evicted nodes, so a chain cut
+	// short because of an eviction is counted as such.
+	evicted evictedSet
+	// pending holds execs that came before their fork (inputs.go).
+	pending pendingExecs
 
-	stats counters
+	stats  counters
+	source string
 
-	// catchUp, if set, brings the event inputs up to date (SetCatchUp).
-	catchUp atomic.Pointer[func()]
+	// catchUp, if set, brings the fork and exit inputs up to a time
+	// (SetCatchUp).
+	catchUp atomic.Pointer[CatchUp]
 }
 
-// counters are the cache's statistics, read by process_ancestry_cache_stats.
-type counters struct {
-	hits, misses            atomic.Uint64
-	procReads, procFailures atomic.Uint64
-	evictions, expirations  atomic.Uint64
-	chains, complete        atomic.Uint64
-	truncated               atomic.Uint64
-	execs, forks, exits     atomic.Uint64
-	scanned                 atomic.Uint64
-	catchUps                atomic.Uint64
-}
-
-// New returns an empty cache. Boot time is read once here.
+// New returns an empty cache. The boot time is read once here.
 func New(cfg Config) *Cache {
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
 	c := &Cache{
 		capacity: cfg.Capacity,
 		ttl:      cfg.TTL,
 		maxDepth: cfg.MaxDepth,
 		proc:     cfg.Proc,
-		now:      cfg.Now,
+		clock:    newClock(cfg.Proc, cfg.Now, cfg.SinceBoot),
 		byKey:    map[Key]*node{},
 		byPID:    map[int32][]*node{},
-	}
-	if bt, err := cfg.Proc.BootTime(); err == nil {
-		c.bootHR = bt.Unix() * procfs.ClockTicks
+		evicted:  newEvictedSet(evictedMemory),
 	}
 	return c
 }
@@ -155,45 +201,105 @@ func (c *Cache) Enabled() bool {
 }
 
 // Configure changes the bounds at run time (the config's options changed).
-// Shrinking evicts the least recently used nodes at once.
+// Shrinking evicts at once what is not pinned; zero empties the cache.
 func (c *Cache) Configure(capacity int, ttl time.Duration, maxDepth int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.capacity, c.ttl, c.maxDepth = capacity, ttl, maxDepth
+	if capacity <= 0 {
+		c.clearLocked()
+		return
+	}
 	c.expireLocked()
 	c.evictLocked()
 }
 
 // ProcTimeHR converts start ticks since boot to hundredths of a second
-// since the epoch.
+// since the epoch, as the ancestry JSON and process_ancestry give it.
 func (c *Cache) ProcTimeHR(startTicks uint64) int64 {
-	return c.bootHR + int64(startTicks)
+	return c.clock.bootHR + int64(startTicks)
 }
 
-// --- LRU and expiry, all called with mu held ---
+// --- the evictable list, expiry and removal; all with mu held ---
 
-func (c *Cache) unlink(n *node) {
+// lruList is a doubly linked list of nodes, newest at head.
+type lruList struct {
+	head, tail *node
+	n          int
+}
+
+func (c *Cache) unlist(n *node) {
+	l := n.list
+	if l == nil {
+		return
+	}
 	if n.prev != nil {
 		n.prev.next = n.next
-	} else if c.head == n {
-		c.head = n.next
+	} else {
+		l.head = n.next
 	}
 	if n.next != nil {
 		n.next.prev = n.prev
-	} else if c.tail == n {
-		c.tail = n.prev
+	} else {
+		l.tail = n.prev
 	}
-	n.prev, n.next = nil, nil
+	n.prev, n.next, n.list = nil, nil, nil
+	l.n--
 }
 
-func (c *Cache) pushFront(n *node) {
-	n.next = c.head
-	if c.head != nil {
-		c.head.prev = n
+func (c *Cache) pushFront(l *lruList, n *node) {
+	n.prev, n.next = nil, l.head
+	if l.head != nil {
+		l.head.prev = n
 	}
-	c.head = n
-	if c.tail == nil {
-		c.tail = n
+	l.head = n
+	if l.tail == nil {
+		l.tail = n
+	}
+	n.list = l
+	l.n++
+}
+
+// listed reports whether n may be evicted now.
+func (n *node) listed() bool { return n.list != nil }
+
+// evictable returns the list an unpinned node belongs on.
+func (c *Cache) evictable(n *node) *lruList {
+	if !n.lastEvent.IsZero() && c.clock.now().Sub(n.lastEvent) < eventGrace {
+		return &c.young
+	}
+	return &c.old
+}
+
+// relist puts n on the evictable list or takes it off, as its pinned state
+// now says; an exited node whose TTL ran out while pinned goes at once,
+// which can free its parent in turn (a loop, not recursion: chains can be
+// long).
+func (c *Cache) relist(n *node) {
+	for n != nil && !n.gone {
+		pinned := n.pinned()
+		switch {
+		case pinned && n.listed():
+			c.unlist(n)
+		case !pinned && !n.listed() && n.expireDue:
+			n = c.remove(n)
+			c.stats.expirations.Add(1)
+			continue
+		case !pinned && !n.listed():
+			c.pushFront(c.evictable(n), n)
+		}
+		return
+	}
+}
+
+// eventLocked marks that an event touched n now, and moves it to the head
+// of the evictable list: the list is then in order of last event, so the
+// eviction's grace check can look at the tail only.
+func (c *Cache) eventLocked(n *node) {
+	n.lastEvent = c.clock.now()
+	if n.listed() && c.young.head != n {
+		c.unlist(n)
+		c.pushFront(&c.young, n)
 	}
 }
 
@@ -203,10 +309,64 @@ func (c *Cache) touch(n *node) {
 	}
 }
 
-// remove drops a node from every index.
-func (c *Cache) remove(n *node) {
-	c.unlink(n)
-	delete(c.byKey, n.key)
+// link makes p the parent node of n.
+func (c *Cache) link(n, p *node) {
+	if n.parent == p || p == nil || p.gone || n.gone {
+		return
+	}
+	c.relist(c.detach(n))
+	n.parent = p
+	if n.parentKey != p.key {
+		n.parentKey, n.element = p.key, nil
+	}
+	n.prevSib, n.nextSib = nil, p.firstChild
+	if p.firstChild != nil {
+		p.firstChild.prevSib = n
+	}
+	p.firstChild = n
+	p.children++
+	if p.children == 1 {
+		c.relist(p)
+	}
+	c.relist(n) // an orphan of an exited parent is pinned from now on
+}
+
+// detach drops n from its parent's children (the parent key stays) and
+// returns the parent if that left it without children, for the caller to
+// relist.
+func (c *Cache) detach(n *node) *node {
+	p := n.parent
+	if p == nil {
+		return nil
+	}
+	if n.prevSib != nil {
+		n.prevSib.nextSib = n.nextSib
+	} else {
+		p.firstChild = n.nextSib
+	}
+	if n.nextSib != nil {
+		n.nextSib.prevSib = n.prevSib
+	}
+	n.prevSib, n.nextSib, n.parent = nil, nil, nil
+	p.children--
+	if p.children == 0 {
+		return p
+	}
+	return nil
+}
+
+// remove drops a node from every index and returns its parent if that is
+// now childless (for the caller to relist). Only unpinned nodes are
+// removed, so n has no cached children.
+func (c *Cache) remove(n *node) *node {
+	if n.gone {
+		return nil
+	}
+	n.gone = true
+	c.unlist(n)
+	if c.byKey[n.key] == n {
+		delete(c.byKey, n.key)
+	}
 	inc := c.byPID[n.key.PID]
 	for i, m := range inc {
 		if m == n {
@@ -219,28 +379,54 @@ func (c *Cache) remove(n *node) {
 	} else {
 		c.byPID[n.key.PID] = inc
 	}
-	n.gone = true
+	return c.detach(n)
 }
 
-// evictLocked applies the LRU bound with the CLOCK approximation: a tail
-// node used since its last pass goes back to the head once, an unused one
-// is evicted.
+// eventGrace is how long after its last event a node is kept whatever
+// the target: the events that refer to it (its exec from audit, its
+// children's forks) are still on their way, milliseconds normally, more on
+// a loaded machine. A process that exits that soon is only known through
+// them.
+const eventGrace = 2 * time.Second
+
+// evictLocked applies the target with the CLOCK approximation of LRU over
+// the evictable nodes: a tail node used since its last pass goes back to
+// the head once, an unused one is evicted. Pinned nodes are never
+// evicted, nor nodes within eventGrace of their last event; when only they
+// are left the cache stays over its target, and says so.
 func (c *Cache) evictLocked() {
-	for spins := 0; len(c.byKey) > c.capacity && c.tail != nil; spins++ {
-		t := c.tail
-		if t.ref && spins < 2*len(c.byKey) {
+	if len(c.byKey) <= c.capacity {
+		return
+	}
+	// Nodes whose grace has passed join the CLOCK list.
+	now := c.clock.now()
+	for t := c.young.tail; t != nil && now.Sub(t.lastEvent) >= eventGrace; t = c.young.tail {
+		c.unlist(t)
+		c.pushFront(&c.old, t)
+	}
+	for spins := 0; len(c.byKey) > c.capacity; spins++ {
+		t := c.old.tail
+		if t == nil {
+			// Only pinned nodes and nodes with events in flight are left.
+			c.stats.overTarget.Add(1)
+			return
+		}
+		if t.ref && spins < 2*c.old.n {
 			t.ref = false
-			c.unlink(t)
-			c.pushFront(t)
+			c.unlist(t)
+			c.pushFront(&c.old, t)
 			continue
 		}
-		c.remove(t)
+		c.relist(c.remove(t))
+		c.evicted.add(t.key)
 		c.stats.evictions.Add(1)
 	}
 }
 
+// expireLocked drops exited nodes whose TTL has run out; pinned ones are
+// marked and go when they are freed (relist).
 func (c *Cache) expireLocked() {
-	now := c.now()
+	now := c.clock.now()
 	i := 0
 	for ; i < len(c.exits); i++ {
 		n := c.exits[i]
@@ -250,7 +436,11 @@ func (c *Cache) expireLocked() {
 		if now.Sub(n.exitedAt) < c.ttl {
 			break
 		}
-		c.remove(n)
+		if n.pinned() {
+			n.expireDue = true
+			continue
+		}
+		c.relist(c.remove(n))
 		c.stats.expirations.Add(1)
 	}
 	if i > 0 {
@@ -258,9 +448,29 @@ func (c *Cache) expireLocked() {
 	}
 }
 
-// insertLocked adds a node, or merges into the node already there for the
-// same process, and returns the node in the cache.
+// clearLocked empties the cache (ancestry turned off).
+func (c *Cache) clearLocked() {
+	for _, n := range c.byKey {
+		n.gone = true
+		n.parent, n.firstChild, n.prevSib, n.nextSib, n.prev, n.next, n.list = nil, nil, nil, nil, nil, nil, nil
+	}
+	c.byKey, c.byPID = map[Key]*node{}, map[int32][]*node{}
+	c.young, c.old, c.exits = lruList{}, lruList{}, nil
+}
+
+// insertLocked adds a node, or returns the node already there for the
+// same process, and applies the bounds.
 func (c *Cache) insertLocked(n *node) *node {
+	n = c.addLocked(n)
+	c.expireLocked()
+	c.evictLocked()
+	return n
+}
+
+// addLocked is insertLocked without applying the bounds, for a caller that
+// links the node first (a node linked to its child is pinned, and must not
+// be evicted before).
+func (c *Cache) addLocked(n *node) *node {
 	if old := c.lookupLocked(n.key); old != nil {
 		return old
 	}
@@ -271,10 +481,32 @@ func (c *Cache) insertLocked(n *node) *node {
 		i--
 	}
 	c.byPID[n.key.PID] = append(inc[:i:i], append([]*node{n}, inc[i:]...)...)
-	c.pushFront(n)
-	c.expireLocked()
-	c.evictLocked()
+	c.relist(n)
+	if size := uint64(len(c.byKey)); size > c.stats.peak.Load() {
+		c.stats.peak.Store(size)
+	}
 	return n
+}
+
+// rekeyLocked corrects n's start time (as /proc gives it) in every index
+// and in its cached children's parent keys.
+func (c *Cache) rekeyLocked(n *node, start uint64) {
+	if n.key.Start == start {
+		return
+	}
+	if c.byKey[n.key] == n {
+		delete(c.byKey, n.key)
+	}
+	n.key.Start = start
+	if c.byKey[n.key] == nil {
+		c.byKey[n.key] = n
+	}
+	inc := c.byPID[n.key.PID]
+	slices.SortStableFunc(inc, func(a, b *node) int { return cmp.Compare(a.key.Start, b.key.Start) })
+	n.element = nil
+	for ch := n.firstChild; ch != nil; ch = ch.nextSib {
+		ch.parentKey, ch.element = n.key, nil
+	}
 }
 
 // lookupLocked finds the node of a process, tolerating the one-tick slack
@@ -291,37 +523,25 @@ func (c *Cache) lookupLocked(k Key) *node {
 	return nil
 }
 
-// newestLocked returns the newest incarnation of pid in the cache.
-func (c *Cache) newestLocked(pid int32) *node {
-	if inc := c.byPID[pid]; len(inc) > 0 {
-		return inc[len(inc)-1]
-	}
-	return nil
-}
-
-// parentCandidateLocked returns the newest incarnation of ppid that could
-// be the parent of a process that started at start (0 when unknown): a
-// parent cannot start after its child, which rules out whoever got the pid
-// after the real parent exited.
-func (c *Cache) parentCandidateLocked(ppid int32, start uint64) *node {
-	inc := c.byPID[ppid]
+// aliveAt returns the incarnation of pid that was alive at ticks (since
+// boot), allowing slack ticks either side for coarse event clocks, and
+// whether more than one could have been (a pid recycled within the slack).
+func (c *Cache) aliveAt(pid int32, ticks, slack uint64) (n *node, ambiguous bool) {
+	inc := c.byPID[pid]
 	for i := len(inc) - 1; i >= 0; i-- {
-		n := inc[i]
-		if start == 0 {
-			return n
+		m := inc[i]
+		if m.key.Start > ticks+slack {
+			continue // started after that time: a later owner of the pid
 		}
-		if n.key.Start > start+1 {
-			continue // younger than the child: a later owner of the pid
+		if m.exited && m.exitTicks+slack < ticks {
+			break // gone before that time, and so are older ones
 		}
-		if n.exited && n.exitTicks+1 < start {
-			// It exited before the child started, so the child's parent
-			// is someone who got the pid since, whom the cache has not
-			// seen: /proc must answer.
-			return nil
+		if n != nil {
+			return n, true
 		}
-		return n
+		n = m
 	}
-	return nil
+	return n, false
 }
 
 // exeName is the base name of the path, or the comm when there is none.
@@ -330,4 +550,42 @@ func exeName(path, comm string) string {
 		return comm
 	}
 	return filepath.Base(path)
+}
+
+// evictedMemory is how many evicted keys are remembered for the stats.
+const evictedMemory = 4096
+
+// evictedSet is a bounded set of recently evicted keys, oldest forgotten
+// first.
+type evictedSet struct {
+	ring []Key
+	next int
+	set  map[Key]struct{}
+}
+
+func newEvictedSet(n int) evictedSet {
+	return evictedSet{ring: make([]Key, 0, n), set: make(map[Key]struct{}, n)}
+}
+
+func (e *evictedSet) add(k Key) {
+	if len(e.ring) < cap(e.ring) {
+		e.ring = append(e.ring, k)
+	} else {
+		delete(e.set, e.ring[e.next])
+		e.ring[e.next] = k
+		e.next = (e.next + 1) % len(e.ring)
+	}
+	e.set[k] = struct{}{}
+}
+
+func (e *evictedSet) has(k Key) bool {
+	if _, ok := e.set[k]; ok {
+		return true
+	}
+	for d := -1; d <= 1; d += 2 {
+		if _, ok := e.set[Key{k.PID, uint64(int64(k.Start) + int64(d))}]; ok {
+			return true
+		}
+	}
+	return false
 }

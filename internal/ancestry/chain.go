@@ -4,17 +4,73 @@ import (
 	"github.com/gosquery/gosquery/internal/jsonw"
 )
 
+// Stop says why a chain ends where it does.
+type Stop uint8
+
+// Why chains end. Only StopRoot is a complete chain; every other one ends
+// early, and the elements it has are still certain.
+const (
+	// StopRoot: the last element's parent is pid 0 (init, or kthreadd for
+	// kernel threads).
+	StopRoot Stop = iota
+	// StopDepth: process_ancestry_max_depth elements.
+	StopDepth
+	// StopEvicted: the next parent had been evicted and has exited since,
+	// so /proc could not give it back: the cache is too small.
+	StopEvicted
+	// StopParentGone: the next parent was never cached and has exited, or
+	// its pid now belongs to a younger process.
+	StopParentGone
+	// StopUnknownProcess: the exec's own process could not be identified
+	// (no fork event, gone from /proc); the chain starts at the parent the
+	// event names, which may be a reaper rather than the real parent.
+	StopUnknownProcess
+	// StopAmbiguous: the pid was recycled so close to the exec that either
+	// incarnation could have made it.
+	StopAmbiguous
+	// StopLoop: the parent links form a cycle (corrupt input).
+	StopLoop
+	// StopNotFound: no process with that identity exists.
+	StopNotFound
+	// StopDisabled: ancestry is off (process_ancestry_cache_size=0).
+	StopDisabled
+	stopCount
+)
+
+var stopNames = [stopCount]string{"root", "depth", "evicted", "parent_gone", "unknown_process", "ambiguous", "loop", "not_found", "disabled"}
+
+func (s Stop) String() string {
+	if s < stopCount {
+		return stopNames[s]
+	}
+	return "unknown"
+}
+
 // Chain is an ancestry chain, rendered.
 type Chain struct {
 	// JSON is the array, parent first; always valid JSON ("[]" when empty).
 	JSON []byte
 	// Depth is the number of elements.
 	Depth int
-	// Complete means the chain reached a root (a process whose parent is
-	// pid 0: init, or kthreadd for kernel threads).
+	// Complete means the chain reached a root (Stop is StopRoot).
 	Complete bool
 	// Truncated means the depth limit cut the chain short.
 	Truncated bool
+	// Stop is why the chain ends there.
+	Stop Stop
+	// Unreadable counts elements whose path or arguments no source could
+	// give (a zombie read from /proc, an exe link root may not read): they
+	// carry empty strings.
+	Unreadable int
+}
+
+// originalPPID is the pid of the process that forked n: the fork event's
+// parent, else the parent /proc or the exec event showed.
+func (n *node) originalPPID() int32 {
+	if n.parentKey.PID != 0 {
+		return n.parentKey.PID
+	}
+	return n.ppid
 }
 
 // Ancestry returns the chain of ancestors of the process k, its parent
@@ -23,79 +79,94 @@ type Chain struct {
 // /proc the same way, and the chain stops where a parent cannot be
 // confirmed rather than guessing.
 func (c *Cache) Ancestry(k Key) Chain {
-	out := Chain{JSON: []byte("[]")}
 	c.mu.Lock()
 	if c.capacity <= 0 {
 		c.mu.Unlock()
-		return out
+		return Chain{JSON: []byte("[]"), Stop: StopDisabled}
 	}
-	c.stats.chains.Add(1)
 	cur := c.lookupLocked(k)
 	if cur == nil {
 		c.mu.Unlock()
 		n, ok := c.readProc(k.PID)
-		if !ok || !sameProcess(n.key, k) && k.Start != 0 {
-			return out
+		if !ok || k.Start != 0 && !sameProcess(n.key, k) {
+			c.stats.chains.Add(1)
+			c.stats.stops[StopNotFound].Add(1)
+			return Chain{JSON: []byte("[]"), Stop: StopNotFound}
 		}
 		c.mu.Lock()
 		cur = c.insertLocked(n)
 	}
+	defer c.mu.Unlock()
 	c.touch(cur)
-	chain := make([]*node, 0, 16)
-	visited := make([]Key, 0, 16)
-	visited = append(visited, cur.key)
-	for c.maxDepth <= 0 || len(chain) < c.maxDepth {
-		if cur.ppid <= 0 {
+	return c.chainLocked(cur)
+}
+
+// chainLocked builds the chain of n's ancestors, with mu held (released
+// while /proc is read).
+func (c *Cache) chainLocked(n *node) Chain { return c.walkLocked(n, false) }
+
+// chainFromLocked builds the chain that starts with p itself.
+func (c *Cache) chainFromLocked(p *node) Chain { return c.walkLocked(p, true) }
+
+func (c *Cache) walkLocked(start *node, includeStart bool) Chain {
+	c.stats.chains.Add(1)
+	var buf [16]*node
+	chain := buf[:0]
+	cur := start
+	if includeStart {
+		chain = append(chain, start)
+	}
+	stop := StopRoot
+	for {
+		if cur.originalPPID() <= 0 {
 			break
 		}
-		p := c.parentLocked(cur)
+		if c.maxDepth > 0 && len(chain) >= c.maxDepth {
+			stop = StopDepth
+			break
+		}
+		p, why := c.parentLocked(cur)
 		if p == nil {
+			stop = why
 			break
 		}
-		if containsKey(visited, p.key) {
-			// A parent loop can only come from corrupt input; stop.
+		if p == start || containsNode(chain, p) {
+			stop = StopLoop
 			break
 		}
-		visited = append(visited, p.key)
 		chain = append(chain, p)
 		cur = p
 	}
-	out.Depth = len(chain)
-	out.Complete = cur.ppid <= 0
-	if !out.Complete && c.maxDepth > 0 && len(chain) >= c.maxDepth {
-		out.Truncated = true
-		c.stats.truncated.Add(1)
-		// The last element still names its parent's start time.
-		if cur.parent.Start == 0 {
-			c.parentLocked(cur)
-		}
-	}
-	if out.Complete {
-		c.stats.complete.Add(1)
-	}
-	// Encode once the walk is done, so every element's parent is resolved,
-	// into one buffer of the exact size.
+	c.stats.stops[stop].Add(1)
+	out := Chain{Depth: len(chain), Stop: stop, Complete: stop == StopRoot, Truncated: stop == StopDepth}
+	// Encode once the walk is done, so every element's parent is
+	// resolved, into one buffer of the exact size.
 	size := 2 + len(chain)
 	for _, n := range chain {
 		c.encodeLocked(n)
 		size += len(n.element)
+		if !n.pathKnown || !n.cmdlineKnown {
+			out.Unreadable++
+		}
 	}
-	buf := make([]byte, 0, size)
-	buf = append(buf, '[')
+	if out.Unreadable > 0 {
+		c.stats.unreadable.Add(uint64(out.Unreadable))
+	}
+	b := make([]byte, 0, size)
+	b = append(b, '[')
 	for i, n := range chain {
 		if i > 0 {
-			buf = append(buf, ',')
+			b = append(b, ',')
 		}
-		buf = append(buf, n.element...)
+		b = append(b, n.element...)
 	}
-	c.mu.Unlock()
-	out.JSON = append(buf, ']')
+	out.JSON = append(b, ']')
 	return out
 }
 
-func containsKey(ks []Key, k Key) bool {
-	for _, x := range ks {
-		if x == k {
+func containsNode(ns []*node, n *node) bool {
+	for _, x := range ns {
+		if x == n {
 			return true
 		}
 	}
@@ -103,97 +174,113 @@ func containsKey(ks []Key, k Key) bool {
 }
 
 // parentLocked finds cur's parent, from the cache when it can (a hit) or
-// from /proc (a miss). It is called with mu held and may release it while
-// reading /proc.
-func (c *Cache) parentLocked(cur *node) *node {
-	if p := cur.parentNode; p != nil {
-		if !p.gone {
-			c.stats.hits.Add(1)
-			c.touch(p)
-			return p
-		}
-		cur.parentNode = nil
-	}
-	if cur.parent.Start != 0 {
-		if p := c.lookupLocked(cur.parent); p != nil {
-			c.stats.hits.Add(1)
-			cur.parentNode = p
-			c.touch(p)
-			return p
-		}
-	} else if p := c.parentCandidateLocked(cur.ppid, cur.key.Start); p != nil {
+// from /proc (a miss), and says why not when neither can. It is called
+// with mu held and may release it while reading /proc.
+func (c *Cache) parentLocked(cur *node) (*node, Stop) {
+	if p := cur.parent; p != nil && !p.gone {
 		c.stats.hits.Add(1)
-		cur.parent, cur.parentNode, cur.element = p.key, p, nil
 		c.touch(p)
-		return p
+		return p, StopRoot
+	}
+	want := cur.parentKey
+	if want.Start != 0 {
+		if p := c.lookupLocked(want); p != nil {
+			c.stats.hits.Add(1)
+			c.link(cur, p)
+			c.touch(p)
+			return p, StopRoot
+		}
+	} else if p, _ := c.aliveAt(cur.originalPPID(), cur.key.Start, tickSlack); p != nil {
+		c.stats.hits.Add(1)
+		c.link(cur, p)
+		c.touch(p)
+		return p, StopRoot
 	}
 	c.stats.misses.Add(1)
-	want, ppid, childStart := cur.parent, cur.ppid, cur.key.Start
+	evicted := want.Start != 0 && c.evicted.has(want)
+	ppid, childStart := cur.originalPPID(), cur.key.Start
 	c.mu.Unlock()
 	n, ok := c.readProc(ppid)
 	c.mu.Lock()
-	if !ok {
-		return nil
-	}
 	// The live process must be the parent we know, or, when we know only
 	// the pid, at least not younger than the child (else the pid was
 	// recycled after the real parent exited).
-	if want.Start != 0 && !sameProcess(n.key, want) || want.Start == 0 && n.key.Start > childStart+1 {
-		c.stats.procFailures.Add(1)
-		return nil
+	if ok && (want.Start != 0 && sameProcess(n.key, want) || want.Start == 0 && n.key.Start <= childStart+tickSlack) {
+		if evicted {
+			c.stats.evictedRecovered.Add(1)
+		}
+		p := c.addLocked(n)
+		c.link(cur, p)
+		c.learnParent(cur, p)
+		c.evictLocked()
+		return p, StopRoot
 	}
-	p := c.insertLocked(n)
-	if cur.parent.Start == 0 {
-		cur.parent, cur.element = p.key, nil
+	if ok {
+		c.stats.procMismatches.Add(1)
 	}
-	cur.parentNode = p
-	return p
+	if evicted {
+		return nil, StopEvicted
+	}
+	return nil, StopParentGone
+}
+
+// learnParent records p as cur's parent even when cur was evicted while
+// /proc was read (link does nothing then): the walk goes on through p, and
+// cur's element must name p's start.
+func (c *Cache) learnParent(cur, p *node) {
+	if cur.parentKey != p.key {
+		cur.parentKey, cur.element = p.key, nil
+	}
 }
 
 // encodeLocked renders the node's JSON object once and keeps the bytes: a
-// node's fields only change on exec, which clears them.
+// node's fields only change on exec, and its parent's identity only when
+// it is first learnt; both clear them.
 func (c *Cache) encodeLocked(n *node) {
-	if n.element == nil {
-		e := make([]byte, 0, 128+len(n.path)+len(n.cmdline))
-		hr := c.ProcTimeHR(n.key.Start)
-		var parentHR int64
-		if n.parent.Start != 0 {
-			parentHR = c.ProcTimeHR(n.parent.Start)
-		}
-		e = append(e, `{"exe_name":`...)
-		e = jsonw.AppendString(e, n.exe)
-		e = append(e, `,"pid":`...)
-		e = jsonw.AppendInt(e, int64(n.key.PID))
-		e = append(e, `,"ppid":`...)
-		e = jsonw.AppendInt(e, int64(n.ppid))
-		e = append(e, `,"pproc_time_hr":`...)
-		e = jsonw.AppendInt(e, parentHR)
-		e = append(e, `,"path":`...)
-		e = jsonw.AppendString(e, n.path)
-		e = append(e, `,"cmdline":`...)
-		e = jsonw.AppendString(e, n.cmdline)
-		e = append(e, `,"proc_time":`...)
-		e = jsonw.AppendInt(e, hr/100)
-		e = append(e, `,"proc_time_hr":`...)
-		e = jsonw.AppendInt(e, hr)
-		e = append(e, '}')
-		n.element = e
+	if n.element != nil {
+		return
 	}
+	e := make([]byte, 0, 128+len(n.path)+len(n.cmdline))
+	hr := c.ProcTimeHR(n.key.Start)
+	var parentHR int64
+	if n.parentKey.Start != 0 {
+		parentHR = c.ProcTimeHR(n.parentKey.Start)
+	}
+	e = append(e, `{"exe_name":`...)
+	e = jsonw.AppendString(e, n.exe)
+	e = append(e, `,"pid":`...)
+	e = jsonw.AppendInt(e, int64(n.key.PID))
+	e = append(e, `,"ppid":`...)
+	e = jsonw.AppendInt(e, int64(n.originalPPID()))
+	e = append(e, `,"pproc_time_hr":`...)
+	e = jsonw.AppendInt(e, parentHR)
+	e = append(e, `,"path":`...)
+	e = jsonw.AppendString(e, n.path)
+	e = append(e, `,"cmdline":`...)
+	e = jsonw.AppendString(e, n.cmdline)
+	e = append(e, `,"proc_time":`...)
+	e = jsonw.AppendInt(e, hr/100)
+	e = append(e, `,"proc_time_hr":`...)
+	e = jsonw.AppendInt(e, hr)
+	e = append(e, '}')
+	n.element = e
 }
 
 // Process is what the cache knows about one process.
 type Process struct {
-	Key     Key
-	PPID    int32
-	Exe     string
-	Path    string
-	Cmdline string
-	Exited  bool
+	Key Key
+	// PPID is the parent the kernel reports now; OriginalPPID the one
+	// that forked the process (they differ after a reparenting).
+	PPID, OriginalPPID int32
+	Exe                string
+	Path               string
+	Cmdline            string
+	Exited             bool
 }
 
 // Live returns the live process with this pid, identified by its current
-// start time. The cache's node is used when it is the same process (it may
-// know the parent from before a reparenting); otherwise /proc is read and
+// start time. The cache's node is used when it is the same process (it
+// knows the parent from before a reparenting); otherwise /proc is read and
 // the node added.
 func (c *Cache) Live(pid int32) (Process, bool) {
 	st, err := c.proc.Stat(int(pid))
@@ -203,24 +290,27 @@ func (c *Cache) Live(pid int32) (Process, bool) {
 	k := Key{pid, st.StartTime}
 	c.mu.Lock()
 	n := c.lookupLocked(k)
+	var info Process
+	if n != nil {
+		info = n.info()
+		info.PPID = int32(st.PPID)
+	}
 	c.mu.Unlock()
-	if n == nil {
-		fresh, ok := c.readProc(pid)
-		if !ok || !sameProcess(fresh.key, k) {
-			return Process{}, false
-		}
-		if !c.Enabled() {
-			return fresh.info(), true
-		}
-		c.mu.Lock()
-		n = c.insertLocked(fresh)
-		c.mu.Unlock()
+	if n != nil {
+		return info, true
+	}
+	fresh, ok := c.readProc(pid)
+	if !ok || !sameProcess(fresh.key, k) {
+		return Process{}, false
+	}
+	if !c.Enabled() {
+		return fresh.info(), true
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return n.info(), true
+	return c.insertLocked(fresh).info(), true
 }
 
 func (n *node) info() Process {
-	return Process{Key: n.key, PPID: n.ppid, Exe: n.exe, Path: n.path, Cmdline: n.cmdline, Exited: n.exited}
+	return Process{Key: n.key, PPID: n.ppid, OriginalPPID: n.originalPPID(), Exe: n.exe, Path: n.path, Cmdline: n.cmdline, Exited: n.exited}
 }

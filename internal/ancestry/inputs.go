@@ -8,9 +8,22 @@ import (
 	"github.com/gosquery/gosquery/internal/procfs"
 )
 
+// Slack in ticks when an event's time is compared with start and exit
+// ticks. The audit timestamp is the kernel's coarse wall clock at syscall
+// entry, cut to milliseconds: up to a jiffy (10 ms at HZ=100) early. Fork
+// and exit events carry the kernel's own clock and /proc rounds to ticks:
+// one tick either way.
+const (
+	execSlack = 2
+	tickSlack = 1
+)
+
 // readProc builds a node for a live process from /proc: stat for the
 // identity and parent, the exe link for the path, cmdline for the
-// arguments. ok is false when the process is gone.
+// arguments, and stat again, so that fields read while the process exited
+// or its pid was recycled are not taken for its own. ok is false when the
+// process is gone. A zombie keeps its identity but has no path or
+// arguments left to read; they are marked unknown, never guessed.
 func (c *Cache) readProc(pid int32) (*node, bool) {
 	c.stats.procReads.Add(1)
 	st, err := c.proc.Stat(int(pid))
@@ -18,20 +31,36 @@ func (c *Cache) readProc(pid int32) (*node, bool) {
 		c.stats.procFailures.Add(1)
 		return nil, false
 	}
-	n := &node{key: Key{PID: pid, Start: st.StartTime}, ppid: int32(st.PPID)}
-	if link, err := c.proc.Exe(int(pid)); err == nil {
-		n.path = strings.TrimSuffix(link, " (deleted)")
+	n := &node{key: Key{PID: pid, Start: st.StartTime}, ppid: int32(st.PPID), parentKey: Key{PID: int32(st.PPID)}, exe: st.Comm, startRead: true}
+	n.kernelThread = st.Flags&procfs.PFKernelThread != 0
+	if n.kernelThread {
+		// No executable and no arguments: nothing is unknown.
+		n.pathKnown, n.cmdlineKnown = true, true
+		return n, true
 	}
-	if b, err := c.proc.Cmdline(int(pid)); err == nil {
-		n.cmdline = procfs.JoinCmdline(b)
+	if st.State == 'Z' || st.State == 'X' {
+		return n, true
+	}
+	link, errExe := c.proc.Exe(int(pid))
+	cmd, errCmd := c.proc.Cmdline(int(pid))
+	again, err := c.proc.Stat(int(pid))
+	if err != nil || again.StartTime != st.StartTime || again.State == 'Z' || again.State == 'X' {
+		// Gone or recycled while being read: the identity stands (it was
+		// read first), what was read after may not be its own.
+		return n, true
+	}
+	if errExe == nil {
+		n.path, n.pathKnown = strings.TrimSuffix(link, " (deleted)"), true
+	}
+	if errCmd == nil && len(cmd) > 0 {
+		n.cmdline, n.cmdlineKnown = procfs.JoinCmdline(cmd), true
 	}
 	n.exe = exeName(n.path, st.Comm)
 	return n, true
 }
 
 // Scan seeds the cache with every running process, so that processes
-// started before gosquery have ancestors too. With more processes than
-// capacity, the most recently read win.
+// started before gosquery have ancestors too.
 func (c *Cache) Scan(ctx context.Context) error {
 	if !c.Enabled() {
 		return nil
@@ -51,45 +80,63 @@ func (c *Cache) Scan(ctx context.Context) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, n := range nodes {
-		c.insertLocked(n)
+	// Every process goes in before any is linked to its parent, whatever
+	// order /proc listed them in; linking pins the parents, and eviction
+	// then takes leaves only.
+	for i, n := range nodes {
+		nodes[i] = c.addLocked(n)
 	}
-	// Parents are resolved once every process is in, whatever the order
-	// /proc listed them in.
 	for _, n := range nodes {
-		if !n.gone && n.parent.Start == 0 && n.ppid > 0 {
-			if p := c.parentCandidateLocked(n.ppid, n.key.Start); p != nil {
-				n.parent = p.key
-			}
-		}
+		c.linkParentLocked(n)
 	}
+	c.expireLocked()
+	c.evictLocked()
 	c.stats.scanned.Add(uint64(len(nodes)))
 	return nil
 }
 
 // ExecEvent is what an exec event source knows about a successful exec.
 type ExecEvent struct {
-	PID, PPID int32
+	PID int32
+	// PPID is the parent the event names: the parent at the time of the
+	// exec, the reaper if the original parent had exited.
+	PPID int32
 	// Path is the new executable; Cmdline its arguments joined by spaces.
 	Path    string
 	Cmdline string
-	// Start is the process's start in ticks since boot if the source knows
-	// it; 0 makes the cache read /proc now.
-	Start uint64
-	// Time is when the exec happened, used as the start time of a process
-	// that exited before /proc could be read and that the cache has not
-	// seen fork.
+	// Time is the event's timestamp (audit's: the kernel's coarse clock at
+	// syscall entry). It tells which incarnation of a recycled pid
+	// exec'd; it is never taken for a start time. Zero means now.
 	Time time.Time
+	// Received is when the event was taken off its socket: the other
+	// inputs are caught up to it (SetCatchUp). Zero means now.
+	Received time.Time
 }
 
-// SetCatchUp installs fn (nil removes it), which applies the fork and exit
-// events already reported but not yet given to the cache. Events come from
-// two sources at their own pace: audit reports an exec, the proc connector
-// the fork before it. Exec calls fn when the process or its parent is
-// unknown, before it would read /proc: by then a short-lived parent may be
-// gone, or a subshell reparented to init, and only the fork event still
-// knows the real parent.
-func (c *Cache) SetCatchUp(fn func()) {
+// ExecResult is the outcome of an exec: the process's identity and its
+// chain, built under the same lock so nothing is evicted in between.
+type ExecResult struct {
+	// Key is the process's identity; Start is 0 when it could not be
+	// learnt (no fork event, gone from /proc), and then no node is kept.
+	Key   Key
+	Chain Chain
+	// OriginalParent is the pid of the process that forked this one, when
+	// known; it differs from the event's PPID after a reparenting.
+	OriginalParent int32
+}
+
+// CatchUp brings the fork and exit events up to the instant given: every
+// one that the kernel reported before then has been applied to the cache
+// when it returns true. Exec calls it before it resolves the process, so
+// that neither a fork not yet applied (a new process unknown) nor an exit
+// not yet applied (a recycled pid's old owner taken for the new) decides
+// the chain.
+type CatchUp func(received time.Time) bool
+
+// SetCatchUp installs fn (nil removes it). Events come from two sources at
+// their own pace: audit reports an exec, the proc connector the forks and
+// exits before it.
+func (c *Cache) SetCatchUp(fn CatchUp) {
 	if fn == nil {
 		c.catchUp.Store(nil)
 		return
@@ -97,149 +144,340 @@ func (c *Cache) SetCatchUp(fn func()) {
 	c.catchUp.Store(&fn)
 }
 
-// forkedStart returns the start time a fork event gave the exec's process
-// (0 if none did), and whether its parent has a node. A node that started
-// after the exec is a later owner of the pid.
-func (c *Cache) forkedStart(e ExecEvent) (start uint64, parentKnown bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if cur := c.newestLocked(e.PID); cur != nil && cur.ppid == e.PPID &&
-		(e.Time.IsZero() || cur.key.Start <= c.ticksAt(e.Time)+1) {
-		start = cur.key.Start
-	}
-	return start, e.PPID <= 0 || c.newestLocked(e.PPID) != nil
-}
-
-// Exec records that a process replaced its image, and returns the
-// process's identity so the caller can ask for its ancestry right away,
-// while the parents are still fresh.
-func (c *Cache) Exec(e ExecEvent) Key {
+// Exec records that a process replaced its image and returns its identity
+// and ancestry chain.
+//
+// The process is the incarnation of the pid that was alive at the exec's
+// time, from the fork event that announced it, else from /proc if that
+// process started before the exec; a start time is never made up. Its
+// parent is the one that forked it, kept when the event names a reaper.
+func (c *Cache) Exec(e ExecEvent) ExecResult {
 	c.stats.execs.Add(1)
 	if !c.Enabled() {
-		return Key{PID: e.PID, Start: e.Start}
+		return ExecResult{Key: Key{PID: e.PID}, Chain: Chain{JSON: []byte("[]"), Stop: StopDisabled}}
 	}
-	start := e.Start
-	comm := ""
-	if start == 0 {
-		// A fork event usually announced this process already (and its
-		// exit too, for a short-lived one: the proc connector is faster
-		// than audit): its node carries the start time, and /proc need not
-		// be read. When the process or its parent is unknown, the events
-		// still pending are applied first (SetCatchUp).
-		var parentKnown bool
-		start, parentKnown = c.forkedStart(e)
-		if fn := c.catchUp.Load(); fn != nil && (start == 0 || !parentKnown) {
-			c.stats.catchUps.Add(1)
-			(*fn)()
-			start, _ = c.forkedStart(e)
+	caughtUp := true
+	if fn := c.catchUp.Load(); fn != nil {
+		received := e.Received
+		if received.IsZero() {
+			received = c.clock.now()
+		}
+		if caughtUp = (*fn)(received); !caughtUp {
+			c.stats.catchUpFailures.Add(1)
 		}
 	}
-	if start == 0 {
-		// Read stat outside the lock: the process may be gone already. A
-		// live process that started after the exec is a recycled pid, not
-		// ours; one whose parent changed was merely reparented.
-		if st, err := c.proc.Stat(int(e.PID)); err == nil && (e.Time.IsZero() || st.StartTime <= c.ticksAt(e.Time)+1) {
-			start, comm = st.StartTime, st.Comm
+	at := c.clock.ticksAt(e.Time)
+	c.mu.Lock()
+	n, ambiguous := c.aliveAt(e.PID, at, execSlack)
+	if n != nil && !n.exited && !caughtUp {
+		// Forks and exits may be pending, so a live node may be an old
+		// owner of the pid whose exit is not applied yet: /proc decides.
+		k := n.key
+		c.mu.Unlock()
+		st, err := c.proc.Stat(int(e.PID))
+		c.mu.Lock()
+		if err != nil || !sameProcess(Key{e.PID, st.StartTime}, k) {
+			n = nil
+			if err == nil && st.StartTime <= at+execSlack {
+				// A newer owner that started before the exec: it is the
+				// one, and the old node's exit was missed.
+				if old := c.lookupLocked(k); old != nil && !old.exited {
+					c.exitLocked(old, st.StartTime)
+					c.stats.impliedExits.Add(1)
+				}
+			} else {
+				// Gone: either owner could have exec'd.
+				c.mu.Unlock()
+				c.stats.ambiguous.Add(1)
+				return c.execUnknown(e, StopAmbiguous)
+			}
+		} else if n.gone {
+			n = c.lookupLocked(k)
 		}
+	}
+	if ambiguous {
+		// The pid was recycled within the event clock's slack of the exec:
+		// either incarnation could be the one. Say so rather than pick.
+		c.mu.Unlock()
+		c.stats.ambiguous.Add(1)
+		return c.execUnknown(e, StopAmbiguous)
+	}
+	if n == nil {
+		// No fork event announced it: the process predates the fork
+		// source, or its fork was lost. /proc knows it if it still runs
+		// and started before the exec; a later owner of the pid is not it.
+		c.mu.Unlock()
+		fresh, ok := c.readProc(e.PID)
+		if !ok || fresh.key.Start > at+execSlack {
+			c.stats.startUnknown.Add(1)
+			c.mu.Lock()
+			c.pending.add(e, at, c.clock.now())
+			c.mu.Unlock()
+			return c.execUnknown(e, StopUnknownProcess)
+		}
+		if e.PPID > 0 {
+			// The exec's parent is the parent at the exec; /proc's, read
+			// later, may already be a reaper.
+			fresh.parentKey = Key{PID: e.PPID}
+		}
+		c.mu.Lock()
+		n = c.addLocked(fresh)
+	}
+	if !n.startRead && !n.exited {
+		// Its start came from the fork event's tick; it is running its
+		// exec now, so /proc can confirm it, or correct it by the tick the
+		// event may be late.
+		k := n.key
+		c.mu.Unlock()
+		c.stats.procReads.Add(1)
+		st, err := c.proc.Stat(int(e.PID))
+		c.mu.Lock()
+		if n.gone {
+			if m := c.lookupLocked(k); m != nil {
+				n = m
+			} else {
+				n.gone, n.parent, n.firstChild, n.children = false, nil, nil, 0
+				n = c.addLocked(n)
+			}
+		}
+		if err == nil && st.StartTime <= n.key.Start && st.StartTime+tickSlack >= n.key.Start {
+			if st.StartTime != n.key.Start {
+				c.stats.startCorrected.Add(1)
+			}
+			c.rekeyLocked(n, st.StartTime)
+			n.startRead = true
+		}
+	}
+	defer c.mu.Unlock()
+	c.eventLocked(n)
+	if e.PPID > 0 {
+		n.ppid = e.PPID
+	}
+	n.path, n.cmdline, n.pathKnown, n.cmdlineKnown = e.Path, e.Cmdline, true, true
+	n.exe = exeName(e.Path, n.exe)
+	n.element = nil
+	c.linkParentLocked(n)
+	if n.parentKey.Start != 0 && n.parentKey.PID != e.PPID {
+		c.stats.reparented.Add(1)
+	}
+	c.touch(n)
+	c.expireLocked()
+	c.evictLocked()
+	return ExecResult{Key: n.key, OriginalParent: n.originalPPID(), Chain: c.chainLocked(n)}
+}
+
+// linkParentLocked links n to its parent's node if that is cached: the
+// one it has the key of, else the incarnation of its parent pid that was
+// alive when n started.
+func (c *Cache) linkParentLocked(n *node) {
+	if n.parent != nil && !n.parent.gone {
+		return
+	}
+	var p *node
+	if n.parentKey.Start != 0 {
+		p = c.lookupLocked(n.parentKey)
+	} else if ppid := n.originalPPID(); ppid > 0 {
+		p, _ = c.aliveAt(ppid, n.key.Start, tickSlack)
+	}
+	if p != nil {
+		c.link(n, p)
+	}
+}
+
+// execUnknown builds the chain of an exec whose process could not be
+// identified: from the parent the event names, alive at the exec. The
+// elements are certain; whether that parent is the one that forked the
+// process is not (it may be a reaper), so the chain is never complete.
+func (c *Cache) execUnknown(e ExecEvent, why Stop) ExecResult {
+	res := ExecResult{Key: Key{PID: e.PID}, Chain: Chain{JSON: []byte("[]"), Stop: why}}
+	if e.PPID <= 0 {
+		return res
+	}
+	at := c.clock.ticksAt(e.Time)
+	c.mu.Lock()
+	p, ambiguous := c.aliveAt(e.PPID, at, execSlack)
+	c.mu.Unlock()
+	if ambiguous {
+		return res
+	}
+	if p == nil {
+		fresh, ok := c.readProc(e.PPID)
+		if !ok || fresh.key.Start > at+execSlack {
+			return res
+		}
+		c.mu.Lock()
+		p = c.addLocked(fresh)
+		c.linkParentLocked(p)
+		c.mu.Unlock()
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var n *node
-	if start != 0 {
-		n = c.lookupLocked(Key{e.PID, start})
-	} else if cur := c.newestLocked(e.PID); cur != nil && cur.ppid == e.PPID && !cur.exited {
-		// Forked and already gone: the fork event gave us its identity.
-		n = cur
-	}
-	if n == nil {
-		if start == 0 {
-			start = c.ticksAt(e.Time)
-		}
-		n = &node{key: Key{e.PID, start}, ppid: e.PPID}
-		n = c.insertLocked(n)
-	}
-	n.ppid = e.PPID
-	n.path, n.cmdline = e.Path, e.Cmdline
-	n.exe = exeName(e.Path, comm)
-	n.element = nil
-	if n.parent.Start == 0 || n.parent.PID != e.PPID {
-		n.parent, n.parentNode = Key{}, nil
-		if p := c.parentCandidateLocked(e.PPID, n.key.Start); p != nil {
-			n.parent = p.key
-		}
-	}
-	c.touch(n)
-	return n.key
+	ch := c.chainFromLocked(p)
+	ch.Complete, ch.Stop = false, why
+	res.Chain = ch
+	return res
 }
 
-// ticksAt converts a wall-clock time to ticks since boot; the zero time
-// means now.
-func (c *Cache) ticksAt(t time.Time) uint64 {
-	if t.IsZero() {
-		t = c.now()
-	}
-	hr := t.UnixNano() / 1e7
-	if hr <= c.bootHR {
-		return 1
-	}
-	return uint64(hr - c.bootHR)
-}
+// forkBoundary is how far into a tick a fork event's time must fall for
+// its tick to be taken as the child's start without asking /proc. The
+// kernel reads the child's start a few microseconds (an interrupt, at
+// worst) before it stamps the fork event; only when the stamp falls just
+// after a tick boundary can the start be in the tick before. One fork in
+// ten is checked, at the cost of one stat read.
+const forkBoundary = time.Millisecond
 
 // Fork records a new process: it runs its parent's image until it execs,
-// so it starts with the parent's path and arguments. start is the child's
-// start in ticks since boot (0: now).
-func (c *Cache) Fork(parent, child int32, start uint64) Key {
+// so it starts with the parent's path and arguments. at is the fork's time
+// on the boot clock as the fork event gives it; 0 (a source that does not
+// know it) makes the cache read /proc, and a child already gone gets no
+// node.
+func (c *Cache) Fork(parent, child int32, at time.Duration) Key {
 	c.stats.forks.Add(1)
-	if start == 0 {
-		start = c.ticksAt(time.Time{})
-	}
-	k := Key{child, start}
+	const tick = time.Second / procfs.ClockTicks
+	start := uint64(at / tick)
+	startRead := false
 	if !c.Enabled() {
-		return k
+		return Key{child, start}
 	}
-	c.mu.Lock()
-	p := c.parentCandidateLocked(parent, start)
-	c.mu.Unlock()
-	if p == nil {
-		// The parent predates the cache; read it while it is surely alive
-		// (it is forking right now).
-		if pn, ok := c.readProc(parent); ok {
-			c.mu.Lock()
-			p = c.insertLocked(pn)
-			c.mu.Unlock()
+	if at == 0 || at%tick < forkBoundary {
+		// Unknown, or maybe a tick late: /proc has the start exactly, if
+		// the child still runs and is still the process forked then.
+		c.stats.procReads.Add(1)
+		st, err := c.proc.Stat(int(child))
+		switch {
+		case err == nil && (at == 0 || st.StartTime+tickSlack >= start && st.StartTime <= start):
+			start, startRead = st.StartTime, true
+		case at == 0:
+			c.stats.startUnknown.Add(1)
+			return Key{PID: child}
+		default:
+			c.stats.startEstimated.Add(1)
 		}
 	}
+	k := Key{child, start}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if n := c.lookupLocked(k); n != nil {
 		return n.key
 	}
-	n := &node{key: k, ppid: parent}
-	if p != nil {
-		n.parent = p.key
-		n.exe, n.path, n.cmdline = p.exe, p.path, p.cmdline
+	p, _ := c.aliveAt(parent, start, tickSlack)
+	if p == nil {
+		// The parent predates the cache; read it, and take it only if it
+		// started before the child: by the time the event is handled it
+		// may have exited and its pid gone to a younger process.
+		c.mu.Unlock()
+		pn, ok := c.readProc(parent)
+		c.mu.Lock()
+		if ok && pn.key.Start <= start+tickSlack {
+			p = c.addLocked(pn)
+			c.linkParentLocked(p)
+		}
+		if n := c.lookupLocked(k); n != nil {
+			return n.key // added meanwhile
+		}
 	}
-	return c.insertLocked(n).key
+	// A live older incarnation of the pid means its exit was never
+	// reported (a lost event): it ended before this process could get
+	// the pid.
+	for _, old := range c.byPID[child] {
+		if !old.exited && old.key.Start < start {
+			c.exitLocked(old, start)
+			c.stats.impliedExits.Add(1)
+		}
+	}
+	n := &node{key: k, ppid: parent, parentKey: Key{PID: parent}, startRead: startRead, lastEvent: c.clock.now()}
+	if p != nil {
+		n.exe, n.path, n.cmdline = p.exe, p.path, p.cmdline
+		n.pathKnown, n.cmdlineKnown, n.kernelThread = p.pathKnown, p.cmdlineKnown, p.kernelThread
+	}
+	if x, ok := c.pending.take(child, start); ok {
+		// Its exec was handled before this fork arrived (the fork source
+		// fell behind): the node takes the image the exec gave, not its
+		// parent's.
+		n.exe, n.path, n.cmdline = exeName(x.path, n.exe), x.path, x.cmdline
+		n.pathKnown, n.cmdlineKnown = true, true
+		c.stats.lateForks.Add(1)
+	}
+	n = c.addLocked(n)
+	if p != nil {
+		c.link(n, p)
+	}
+	c.expireLocked()
+	c.evictLocked()
+	return n.key
 }
 
-// Exit records that a process ended. Its node stays for the TTL so its
-// children's chains still name it. start 0 means the newest process with
-// that pid.
-func (c *Cache) Exit(pid int32, start uint64) {
+// Exit records that a process ended, at ticks since boot (the exit
+// event's time; 0: now). Its node stays for the TTL, and as long as a
+// cached child needs it, so its children's chains still name it.
+func (c *Cache) Exit(pid int32, ticks uint64) {
 	c.stats.exits.Add(1)
+	if ticks == 0 {
+		ticks = c.clock.ticksAt(time.Time{})
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var n *node
-	if start != 0 {
-		n = c.lookupLocked(Key{pid, start})
-	} else {
-		n = c.newestLocked(pid)
-	}
+	n, _ := c.aliveAt(pid, ticks, tickSlack)
 	if n == nil || n.exited {
 		return
 	}
-	n.exited, n.exitedAt = true, c.now()
-	n.exitTicks = c.ticksAt(n.exitedAt)
-	c.exits = append(c.exits, n)
+	c.exitLocked(n, ticks)
 	c.expireLocked()
+}
+
+func (c *Cache) exitLocked(n *node, ticks uint64) {
+	n.exited, n.exitedAt, n.exitTicks = true, c.clock.now(), ticks
+	c.eventLocked(n)
+	c.exits = append(c.exits, n)
+	c.relist(n)
+	// Its live children are orphans now: only the cache knows who their
+	// parent was.
+	for ch := n.firstChild; ch != nil; ch = ch.nextSib {
+		c.relist(ch)
+	}
+}
+
+// pendingExecs holds execs whose process was unknown when they were
+// handled, until a late fork event announces the process: its node then
+// gets the exec's image instead of its parent's, so its children's chains
+// name what it ran. Bounded in count and in age.
+type pendingExecs struct {
+	byPID map[int32]pendingExec
+	order []int32 // insertion order, for the bound
+}
+
+type pendingExec struct {
+	at            uint64 // the exec's time, ticks since boot
+	path, cmdline string
+	added         time.Time
+}
+
+const (
+	pendingMax = 1024
+	pendingAge = 10 * time.Second
+)
+
+func (p *pendingExecs) add(e ExecEvent, at uint64, now time.Time) {
+	if p.byPID == nil {
+		p.byPID = map[int32]pendingExec{}
+	}
+	for len(p.order) > 0 && (len(p.byPID) >= pendingMax || now.Sub(p.byPID[p.order[0]].added) > pendingAge) {
+		delete(p.byPID, p.order[0])
+		p.order = p.order[1:]
+	}
+	if _, ok := p.byPID[e.PID]; !ok {
+		p.order = append(p.order, e.PID)
+	}
+	p.byPID[e.PID] = pendingExec{at: at, path: e.Path, cmdline: e.Cmdline, added: now}
+}
+
+// take returns the pending exec of pid if it happened after a process
+// that started at start did.
+func (p *pendingExecs) take(pid int32, start uint64) (pendingExec, bool) {
+	x, ok := p.byPID[pid]
+	if !ok || x.at+execSlack < start {
+		return pendingExec{}, false
+	}
+	delete(p.byPID, pid)
+	return x, true
 }

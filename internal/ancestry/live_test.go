@@ -16,6 +16,7 @@ import (
 	"github.com/gosquery/gosquery/internal/procfs"
 	"github.com/gosquery/gosquery/internal/sqlengine"
 	"github.com/gosquery/gosquery/internal/table"
+	"github.com/gosquery/gosquery/internal/testenv"
 )
 
 var hostProc = procfs.New("/proc")
@@ -173,8 +174,8 @@ func TestLiveParentExitsBeforeLookup(t *testing.T) {
 		t.Fatal("child was not reparented; the test proves nothing")
 	}
 	p, ok := c.Live(int32(child))
-	if !ok || p.PPID != int32(shPid) {
-		t.Fatalf("child's parent is %d (reaper is %d), want the real parent %d", p.PPID, st.PPID, shPid)
+	if !ok || p.OriginalPPID != int32(shPid) || p.PPID != int32(st.PPID) {
+		t.Fatalf("child's parents: original %d, now %d (reaper is %d), want the real parent %d", p.OriginalPPID, p.PPID, st.PPID, shPid)
 	}
 	es := decode(t, c.Ancestry(p.Key).JSON)
 	if len(es) < 2 || es[0].PID != int64(shPid) || es[1].PID != int64(os.Getpid()) {
@@ -217,4 +218,13 @@ func TestLiveHostileArguments(t *testing.T) {
 	if row := res.Rows[0]; row[0].Int != 1 || row[1].Int != int64(sh.Process.Pid) || row[2].Int != int64(len([]rune(want))) {
 		t.Fatalf("json_extract: %v", row)
 	}
+}
+
+// TestMain holds the pid lock shared: the live tests find their children
+// by pid.
+func TestMain(m *testing.M) {
+	release := testenv.SharePIDs()
+	code := m.Run()
+	release()
+	os.Exit(code)
 }

@@ -30,6 +30,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gosquery/gosquery/internal/testenv"
 )
 
 var update = flag.Bool("update", false, "capture real datagrams into testdata/ (root) and rewrite golden files")
@@ -53,7 +55,12 @@ func TestMain(m *testing.M) {
 		os.Exit(runHelper(mode))
 	}
 	flag.Parse()
-	os.Exit(runTests(m))
+	// Events are matched to the processes spawned by pid; the pid lock is
+	// taken before the audit lock (testenv/pids.go).
+	release := testenv.SharePIDs()
+	code := runTests(m)
+	release()
+	os.Exit(code)
 }
 
 func runTests(m *testing.M) int {

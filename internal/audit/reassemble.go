@@ -10,9 +10,15 @@ import (
 // Event is the records of one audit event (one serial) in arrival order,
 // without the closing EOE record.
 type Event struct {
-	Serial  uint64
-	Time    time.Time // audit timestamp of the first record
-	Records []Record
+	Serial uint64
+	Time   time.Time // audit timestamp of the first record
+	// Received is when gosquery took the event's first record off the
+	// socket (the now given to Push): the kernel emitted the record, and
+	// so finished the syscall it describes, before then. Other event
+	// sources are caught up to this instant, which, unlike Time (the
+	// kernel's coarse clock at syscall entry), is never early.
+	Received time.Time
+	Records  []Record
 	// Incomplete is set when the event was handed over without its EOE
 	// although the kernel would send one (it has a SYSCALL record): after
 	// the timeout, when evicted to bound memory, at shutdown, or when it
@@ -164,7 +170,7 @@ func (r *Reassembler) Push(rec Record, now time.Time) {
 	r.stats.Records++
 	r.stats.Gaps += r.gaps.see(rec.Serial, now)
 	if Standalone(rec.Type) {
-		r.hand(Event{Serial: rec.Serial, Time: rec.Time, Records: []Record{rec}})
+		r.hand(Event{Serial: rec.Serial, Time: rec.Time, Received: now, Records: []Record{rec}})
 		return
 	}
 	if r.closed.has(rec.Serial) {
@@ -180,7 +186,7 @@ func (r *Reassembler) Push(rec Record, now time.Time) {
 			r.closed.add(rec.Serial)
 			return
 		}
-		p = &pendingEvent{ev: Event{Serial: rec.Serial, Time: rec.Time}, firstSeen: now}
+		p = &pendingEvent{ev: Event{Serial: rec.Serial, Time: rec.Time, Received: now}, firstSeen: now}
 		if r.cut.has(rec.Serial) {
 			p.ev.Incomplete = true
 		}

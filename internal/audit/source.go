@@ -196,7 +196,7 @@ type Source struct {
 	ctrl *Client
 	rc   *conn
 
-	queue       chan [][]byte
+	queue       chan burst
 	queuedBytes atomic.Int64
 	ctrlReplies chan Message
 	regSeq      atomic.Uint32
@@ -253,7 +253,7 @@ func Open(ctx context.Context, cfg Config) (*Source, error) {
 	}
 	s := &Source{
 		cfg: cfg, log: cfg.Logger, self: uint32(os.Getpid()),
-		queue:       make(chan [][]byte, cfg.QueueLen),
+		queue:       make(chan burst, cfg.QueueLen),
 		ctrlReplies: make(chan Message, 16),
 		stop:        make(chan struct{}),
 		readerDone:  make(chan struct{}),
@@ -518,12 +518,13 @@ func (s *Source) read() {
 		if !s.rc.sock.WaitReadable() {
 			return // closed
 		}
+		at := time.Now()
 		var batch [][]byte
 		for len(batch) < readBatchMax {
 			got, err := br.Recv(s.rc.rc)
 			if err != nil {
 				if s.readFailed(s.rc.fail(err)) {
-					s.enqueue(batch)
+					s.enqueue(burst{batch, at})
 					return
 				}
 				break
@@ -542,7 +543,7 @@ func (s *Source) read() {
 				break
 			}
 		}
-		s.enqueue(batch)
+		s.enqueue(burst{batch, at})
 		nlbatch.Pause(len(batch), nlbatch.CoalesceDelay, nil)
 	}
 }
@@ -600,19 +601,27 @@ func (s *Source) accept(buf []byte, n int, fromKernel bool) ([]byte, bool) {
 	return d, true
 }
 
+// burst is what one receive round took off the socket.
+type burst struct {
+	data [][]byte
+	// at is when the round began: every record in it was emitted by the
+	// kernel before then (Event.Received).
+	at time.Time
+}
+
 // enqueue hands a burst to the parser, or drops and counts it when the
 // queue is full: the kernel is never made to wait.
-func (s *Source) enqueue(batch [][]byte) {
-	if len(batch) == 0 {
+func (s *Source) enqueue(b burst) {
+	if len(b.data) == 0 {
 		return
 	}
 	select {
-	case s.queue <- batch:
+	case s.queue <- b:
 	default:
-		for _, d := range batch {
+		for _, d := range b.data {
 			s.queuedBytes.Add(-int64(len(d)))
 		}
-		s.drops.Add(uint64(len(batch)))
+		s.drops.Add(uint64(len(b.data)))
 	}
 }
 
@@ -632,9 +641,9 @@ func (s *Source) Run(ctx context.Context, fn func(Event)) error {
 	finish := func() {
 		for {
 			select {
-			case batch := <-s.queue:
-				for _, d := range batch {
-					s.handle(r, d)
+			case b := <-s.queue:
+				for _, d := range b.data {
+					s.handle(r, d, b.at)
 				}
 				continue
 			default:
@@ -646,9 +655,9 @@ func (s *Source) Run(ctx context.Context, fn func(Event)) error {
 	}
 	for {
 		select {
-		case batch := <-s.queue:
-			for _, d := range batch {
-				s.handle(r, d)
+		case b := <-s.queue:
+			for _, d := range b.data {
+				s.handle(r, d, b.at)
 			}
 			// Keep the reassembler's counters fresh without locking per
 			// datagram.
@@ -670,7 +679,7 @@ func (s *Source) Run(ctx context.Context, fn func(Event)) error {
 	}
 }
 
-func (s *Source) handle(r *Reassembler, d []byte) {
+func (s *Source) handle(r *Reassembler, d []byte, received time.Time) {
 	s.queuedBytes.Add(-int64(len(d)))
 	if s.tap != nil {
 		s.tap(d)
@@ -681,9 +690,8 @@ func (s *Source) handle(r *Reassembler, d []byte) {
 		s.parseErrors.Add(uint64(errs))
 	}
 	s.records.Add(uint64(len(recs)))
-	now := time.Now()
 	for _, rec := range recs {
-		r.Push(rec, now)
+		r.Push(rec, received)
 	}
 }
 

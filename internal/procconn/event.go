@@ -153,6 +153,12 @@ type Event struct {
 	// (CLOCK_BOOTTIME - CLOCK_MONOTONIC, re-read every second) so that
 	// Ticks stays comparable with /proc after a suspend.
 	Ticks uint64
+	// BootNS is the event time on CLOCK_BOOTTIME, in nanoseconds: Ticks
+	// before the division. Where it falls within its tick says how likely
+	// a fork's Ticks is to be one later than /proc's start time (see
+	// Ticks): only just after a boundary can the few microseconds between
+	// the two readings cross one.
+	BootNS uint64
 	// PID is the thread id and TGID the process id of the task the event
 	// is about (for Fork: the new task).
 	PID, TGID             int32
@@ -322,7 +328,8 @@ func parseCnMsg(b []byte) (Event, error) {
 		AckNum:      ackNum,
 		MonotonicNS: binary.NativeEndian.Uint64(data[8:16]),
 	}
-	ev.Ticks = ev.MonotonicNS / nsPerTick
+	ev.BootNS = ev.MonotonicNS
+	ev.Ticks = ev.BootNS / nsPerTick
 	d := data[procEventHdrLen:]
 	var need int
 	switch ev.Kind {

@@ -289,7 +289,7 @@ func TestParseHandMade(t *testing.T) {
 		return evs[0]
 	}
 	f := ev(datagram(Fork, 7, 100, 100, 201, 200))
-	want := Event{Kind: Fork, CPU: 1, Seq: 7, MonotonicNS: 123_456_789_012, Ticks: 12345,
+	want := Event{Kind: Fork, CPU: 1, Seq: 7, MonotonicNS: 123_456_789_012, BootNS: 123_456_789_012, Ticks: 12345,
 		PID: 201, TGID: 200, ParentPID: 100, ParentTGID: 100, ChildPID: 201, ChildTGID: 200}
 	if f != want {
 		t.Errorf("fork:\n got %+v\nwant %+v", f, want)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -89,13 +90,22 @@ type Listener struct {
 	// finished and the datagrams it queued, Run the datagrams it finished;
 	// wake cuts the reader's pause short.
 	starts, rounds, queued, delivered atomic.Uint64
-	wake                              chan struct{}
+	// finishedStart is when the last finished round began (nanoseconds
+	// of Go's monotonic clock since epoch): everything the kernel queued
+	// before then has been taken off the socket.
+	finishedStart atomic.Int64
+	epoch         time.Time
+	wake          chan struct{}
 	// syncers counts Syncs waiting; while there are any, the reader
 	// signals progress after each round, and Run once delivered reaches
 	// syncTarget.
 	syncers    atomic.Int32
 	syncTarget atomic.Uint64
-	progress   chan struct{}
+	// behind is the delivery count a SyncSince gave up waiting for: until
+	// Run reaches it, the consumer is known to be behind and SyncSince
+	// does not wait again.
+	behind   atomic.Uint64
+	progress chan struct{}
 
 	closeOnce sync.Once
 	closeErr  error
@@ -222,6 +232,7 @@ func listen(ctx context.Context, cfg config) (*Listener, error) {
 		rcvBuf:     rcvBuf,
 		ch:         make(chan []byte, cfg.chanCap),
 		readerDone: make(chan struct{}),
+		epoch:      time.Now(),
 		wake:       make(chan struct{}, 1),
 		progress:   make(chan struct{}, 1),
 	}
@@ -269,7 +280,14 @@ func (l *Listener) subscribe(ctx context.Context) error {
 	errno, err := l.awaitAck(ctx, ack)
 	if err != nil {
 		if ctx.Err() == nil {
-			err = fmt.Errorf("%w: %w (the kernel ignores subscribers outside the initial user and pid namespaces, and before Linux 6.6 requires CAP_NET_ADMIN)", ErrUnavailable, err)
+			// The kernel drops a subscription it does not serve without a
+			// word. Only when this process is where it would is the
+			// silence a feature missing rather than a fault (an overloaded
+			// machine, say).
+			if why := unservedHere(); why != "" {
+				return fmt.Errorf("%w: %w (%s)", ErrUnavailable, err, why)
+			}
+			err = fmt.Errorf("%w (the kernel ignores subscribers outside the initial user and pid namespaces, and before Linux 6.6 requires CAP_NET_ADMIN)", err)
 		}
 		return err
 	}
@@ -277,6 +295,28 @@ func (l *Listener) subscribe(ctx context.Context) error {
 		return fmt.Errorf("procconn: subscription refused: %w", unix.Errno(errno))
 	}
 	return nil
+}
+
+// unservedHere says why the kernel would ignore this process's
+// subscription ("" when it would not): a user or pid namespace other than
+// the initial one, or no CAP_NET_ADMIN (root, here) before Linux 6.6.
+func unservedHere() string {
+	if b, err := os.ReadFile("/proc/self/uid_map"); err == nil {
+		if f := strings.Fields(string(b)); len(f) != 3 || f[0] != "0" || f[1] != "0" || f[2] != "4294967295" {
+			return "not in the initial user namespace"
+		}
+	}
+	if b, err := os.ReadFile("/proc/self/status"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "NSpid:"); ok && len(strings.Fields(v)) > 1 {
+				return "not in the initial pid namespace"
+			}
+		}
+	}
+	if !kernelAtLeast(6, 6) && os.Geteuid() != 0 {
+		return "before Linux 6.6 the proc connector needs CAP_NET_ADMIN"
+	}
+	return ""
 }
 
 // ackNumber picks a random number for a request's seq and ack fields. Acks
@@ -363,6 +403,7 @@ func (l *Listener) read() {
 			return // closed
 		}
 		l.starts.Add(1)
+		began := int64(time.Since(l.epoch))
 		burst := 0
 		for {
 			got, err := br.Recv(l.rc)
@@ -388,6 +429,7 @@ func (l *Listener) read() {
 				break
 			}
 		}
+		l.finishedStart.Store(began)
 		l.rounds.Add(1)
 		l.signalProgress()
 		if l.cfg.beforeRecv == nil {
@@ -433,11 +475,38 @@ func (l *Listener) take(rerr error, from uint32, n int, data []byte, slab *[]byt
 
 // Sync returns true once every datagram the kernel queued on the socket
 // before the call has been through Run's fn, or false after timeout (or
-// when the Listener is closed, or Run is not running). The kernel reports a
-// fork before the child can run, so after Sync the consumer has seen every
-// fork that an exec reported later by another source (audit) can depend
-// on: the ancestry cache calls it before it falls back to /proc.
+// when the Listener is closed, or Run is not running).
 func (l *Listener) Sync(timeout time.Duration) bool {
+	return l.SyncSince(time.Now(), timeout)
+}
+
+// SyncSince returns true once every datagram the kernel queued on the
+// socket before since has been through Run's fn, or false after timeout
+// (or when the Listener is closed, or Run is not running). The kernel
+// reports a fork before the child can run, so once another source (audit)
+// has received an exec at since, SyncSince(since) means the consumer has
+// seen every fork and exit that exec can depend on. Many execs received in
+// one burst share since, and so share one wait.
+//
+// After a timeout, later calls return false at once until Run has
+// delivered what the timed-out call waited for: on a starved machine each
+// exec would otherwise wait the whole timeout, and the caller's own queue
+// would overflow.
+func (l *Listener) SyncSince(since time.Time, timeout time.Duration) bool {
+	if b := l.behind.Load(); b != 0 {
+		if l.delivered.Load() < b {
+			return false
+		}
+		l.behind.CompareAndSwap(b, 0)
+	}
+	if !l.syncSince(since, timeout) {
+		raiseTo(&l.behind, max(l.queued.Load(), 1))
+		return false
+	}
+	return true
+}
+
+func (l *Listener) syncSince(since time.Time, timeout time.Duration) bool {
 	l.syncers.Add(1)
 	defer l.syncers.Add(-1)
 	timer := time.NewTimer(timeout)
@@ -453,18 +522,18 @@ func (l *Listener) Sync(timeout time.Duration) bool {
 			return false
 		}
 	}
-	// What was queued at the call has been taken off the socket once a
-	// receive round that started after the call has finished (a round
+	// What was queued before since has been taken off the socket once a
+	// receive round that began at or after since has finished (a round
 	// drains the socket), or once the socket is empty with no round in
 	// progress (so the round that took it has queued it). Under load the
-	// first comes after one round, without waiting for a quiet moment;
-	// idle, the second holds at once. The order of the loads matters:
-	// rounds only grows and never passes starts.
-	after := l.starts.Load() + 1
+	// first comes after at most one round, without waiting for a quiet
+	// moment; idle, the second holds at once. The order of the loads
+	// matters: rounds only grows and never passes starts.
+	want := int64(since.Sub(l.epoch))
 	for {
 		readable := nlbatch.Readable(l.rc)
 		finished := l.rounds.Load()
-		if finished >= after || (!readable && finished == l.starts.Load()) {
+		if l.finishedStart.Load() >= want || (!readable && finished == l.starts.Load()) {
 			break
 		}
 		select {
@@ -567,7 +636,8 @@ func (l *Listener) deliver(d []byte, fn func(Event)) {
 			continue
 		}
 		if off != 0 {
-			ev.Ticks = uint64(int64(ev.MonotonicNS)+off) / nsPerTick
+			ev.BootNS = uint64(int64(ev.MonotonicNS) + off)
+			ev.Ticks = ev.BootNS / nsPerTick
 		}
 		fn(ev)
 	}

@@ -52,7 +52,11 @@ func TestMain(m *testing.M) {
 	default:
 		os.Exit(3)
 	}
-	os.Exit(m.Run())
+	// Events are matched to the processes spawned by pid.
+	release := testenv.SharePIDs()
+	code := m.Run()
+	release()
+	os.Exit(code)
 }
 
 // helperThreads starts goroutines locked to their threads and blocked in a
@@ -646,6 +650,51 @@ func TestSyncDeliversQueuedForks(t *testing.T) {
 	l.Sync(time.Minute)
 	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("Sync on a closed listener took %v", d)
+	}
+}
+
+// A consumer that is behind makes SyncSince time out once; until it has
+// delivered what that call waited for, later calls give up at once instead
+// of each waiting the timeout; then they wait again. A since that a
+// finished round already covers needs no new round.
+func TestSyncSinceBehindConsumer(t *testing.T) {
+	l := listenOrSkip(t, config{})
+	release := make(chan struct{})
+	var stalled atomic.Bool
+	stalled.Store(true)
+	go l.Run(context.Background(), func(e Event) {
+		if stalled.Load() {
+			<-release
+		}
+	})
+	for !l.running.Load() {
+		time.Sleep(time.Millisecond)
+	}
+	for range 3 {
+		if err := exec.Command("/bin/true").Run(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if l.SyncSince(time.Now(), 50*time.Millisecond) {
+		t.Fatal("SyncSince succeeded with a stalled consumer")
+	}
+	start := time.Now()
+	if l.SyncSince(time.Now(), 5*time.Second) {
+		t.Fatal("SyncSince succeeded while still behind")
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("a behind consumer was waited for again (%v)", d)
+	}
+	stalled.Store(false)
+	close(release)
+	if !testenv.Eventually(5*time.Second, time.Millisecond, func() bool { return l.SyncSince(time.Now(), time.Second) }) {
+		t.Fatal("SyncSince did not recover once the consumer caught up")
+	}
+	// Long past: covered by a round that has finished.
+	past := time.Now()
+	exec.Command("/bin/true").Run()
+	if !l.SyncSince(past, time.Second) {
+		t.Fatal("SyncSince of a covered instant failed")
 	}
 }
 

@@ -14,11 +14,14 @@ type Stat struct {
 	PID int
 	// Comm is the command name between the parentheses. It may itself
 	// contain spaces and parentheses; it is cut at the last ')'.
-	Comm      string
-	State     byte
-	PPID      int
-	PGRP      int
-	Session   int
+	Comm    string
+	State   byte
+	PPID    int
+	PGRP    int
+	Session int
+	// Flags are the kernel's PF_* flags (field 9); PFKernelThread marks
+	// kernel threads, which have no executable and no arguments.
+	Flags     uint64
 	UTime     uint64 // clock ticks in user mode
 	STime     uint64 // clock ticks in kernel mode
 	Nice      int64
@@ -53,10 +56,11 @@ func ParseStat(b []byte) (Stat, error) {
 	if len(field(3)) > 0 {
 		s.State = field(3)[0]
 	}
-	var errs [11]error
+	var errs [12]error
 	s.PPID, errs[0] = strconv.Atoi(field(4))
 	s.PGRP, errs[1] = strconv.Atoi(field(5))
 	s.Session, errs[2] = strconv.Atoi(field(6))
+	s.Flags, errs[10] = strconv.ParseUint(field(9), 10, 64)
 	s.UTime, errs[3] = strconv.ParseUint(field(14), 10, 64)
 	s.STime, errs[4] = strconv.ParseUint(field(15), 10, 64)
 	s.Nice, errs[5] = strconv.ParseInt(field(19), 10, 64)
@@ -80,6 +84,9 @@ func truncate(b []byte) []byte {
 	}
 	return b
 }
+
+// PFKernelThread is PF_KTHREAD in Stat.Flags.
+const PFKernelThread = 0x00200000
 
 // Stat reads and parses /proc/<pid>/stat.
 func (fs FS) Stat(pid int) (Stat, error) {

@@ -130,7 +130,9 @@ func (p *Publisher) Start(ctx context.Context) error {
 			// Ancestry still works from exec events and /proc; processes
 			// that fork without exec and exit quickly lose their node.
 			env.Log.Warn("process ancestry: proc connector unavailable, fork and exit events will be missing: " + err.Error())
+			cache.SetSource("none: " + err.Error())
 		} else {
+			cache.SetSource("proc_connector")
 			p.conn = conn
 			cache.SetCatchUp(catchUp(conn))
 			p.wg.Add(1)
@@ -159,29 +161,18 @@ func (p *Publisher) Start(ctx context.Context) error {
 	return nil
 }
 
-// Bounds of the ancestry cache's catch-up on the proc connector.
-const (
-	// syncTimeout is the longest one exec waits for the connector's
-	// queued events; they are normally applied within a millisecond.
-	syncTimeout = 10 * time.Millisecond
-	// syncBackoff: after a timeout (the connector's consumer is
-	// overloaded) execs skip the catch-up for this long rather than each
-	// wait syncTimeout.
-	syncBackoff = time.Second
-)
+// syncTimeout is the longest one exec waits for the proc connector's
+// queued events; they are normally applied within a millisecond. A
+// consumer that fell behind further is not waited for again until it has
+// caught up (procconn.Listener.SyncSince).
+const syncTimeout = 10 * time.Millisecond
 
 // catchUp is the ancestry cache's catch-up (Cache.SetCatchUp) on the proc
-// connector.
-func catchUp(conn *procconn.Listener) func() {
-	var skipUntil atomic.Int64
-	return func() {
-		if time.Now().UnixNano() < skipUntil.Load() {
-			return
-		}
-		if !conn.Sync(syncTimeout) {
-			skipUntil.Store(time.Now().Add(syncBackoff).UnixNano())
-		}
-	}
+// connector: every fork and exit queued before the exec was received is
+// applied first. Idle, that is one poll of the socket; under an exec storm
+// the execs of one audit burst share one receive round of the connector.
+func catchUp(conn *procconn.Listener) ancestry.CatchUp {
+	return func(received time.Time) bool { return conn.SyncSince(received, syncTimeout) }
 }
 
 // feedAncestry records forks and exits of processes (not threads).
@@ -191,9 +182,9 @@ func feedAncestry(cache *ancestry.Cache, e procconn.Event) {
 	}
 	switch e.Kind {
 	case procconn.Fork:
-		cache.Fork(e.ParentTGID, e.ChildTGID, e.Ticks)
+		cache.Fork(e.ParentTGID, e.ChildTGID, time.Duration(e.BootNS))
 	case procconn.Exit:
-		cache.Exit(e.TGID, 0)
+		cache.Exit(e.TGID, e.Ticks)
 	}
 }
 

@@ -61,8 +61,13 @@ var gosqueryTables = map[string]bool{
 // extraColumns are columns gosquery adds to an osquery table, appended after
 // osquery's own so that positional consumers still line up.
 var extraColumns = map[string][]string{
-	"process_events": {"ancestry"},
+	"process_events": {"ancestry", "ancestry_complete", "original_parent"},
 }
+
+// visibleExtras are the extra columns SELECT * shows (the product
+// description's ancestry); every other extra is hidden, so SELECT * stays
+// what osquery returns plus ancestry.
+var visibleExtras = map[string]bool{"process_events.ancestry": true}
 
 // TestSchemaMatchesOsquery compares every registered table with osquery's:
 // column names in order, types, and the index/required/hidden/additional/
@@ -94,6 +99,9 @@ func TestSchemaMatchesOsquery(t *testing.T) {
 				extra := extraColumns[spec.Name]
 				if k := i - len(r.Columns); k >= len(extra) || extra[k] != c.Name {
 					t.Errorf("%s: unexpected extra column %s", spec.Name, c.Name)
+				}
+				if hidden := c.Flags&table.Hidden != 0; hidden == visibleExtras[spec.Name+"."+c.Name] {
+					t.Errorf("%s: extra column %s hidden=%v", spec.Name, c.Name, hidden)
 				}
 				continue
 			}

@@ -53,6 +53,9 @@ var processEventsSpec = table.Spec{
 		table.BigInt("sgid"),
 		table.Text("syscall"),
 		table.Text("ancestry"),
+		// gosquery's own, hidden so that SELECT * stays osquery's.
+		table.Integer("ancestry_complete").Hidden(),
+		table.BigInt("original_parent").Hidden(),
 	},
 }
 
@@ -88,6 +91,13 @@ type processEventRow struct {
 	SGID        int64         `col:"sgid"`
 	Syscall     string        `col:"syscall"`
 	Ancestry    string        `col:"ancestry"`
+	// AncestryComplete is 1 when the chain reaches pid 1 (or kthreadd),
+	// 0 when it stops early (ancestry_stop in the stats says why).
+	AncestryComplete table.NullInt `col:"ancestry_complete"`
+	// OriginalParent is the process that forked this one, which parent
+	// (the exec record's ppid, osquery's meaning) is not after a
+	// reparenting; NULL when unknown.
+	OriginalParent table.NullInt `col:"original_parent"`
 }
 
 var processEvents = events.NewTable(processEventsSpec, auditpub.Name, func(r *processEventRow, time int64, eid uint64) {
@@ -130,19 +140,31 @@ func onProcessEvent(ctx context.Context, m *events.Manager, ev *audit.Event) {
 		row.OwnerUID, row.OwnerGID = x.OUID, x.OGID
 	}
 	cache := ancestry.ForEnv(m.Env())
-	var key ancestry.Key
+	var chain ancestry.Chain
 	switch {
 	case x.IsExec():
 		row.Cmdline = strings.Join(x.Argv, " ")
-		key = cache.Exec(ancestry.ExecEvent{PID: int32(x.PID), PPID: int32(x.PPID), Path: x.Exe, Cmdline: row.Cmdline, Time: x.Time})
+		res := cache.Exec(ancestry.ExecEvent{PID: int32(x.PID), PPID: int32(x.PPID), Path: x.Exe, Cmdline: row.Cmdline, Time: x.Time, Received: ev.Received})
+		chain = res.Chain
+		if res.OriginalParent > 0 {
+			row.OriginalParent = table.Int(int64(res.OriginalParent))
+		}
 	case x.Syscall == "clone" || x.Syscall == "fork" || x.Syscall == "vfork":
-		key = cache.Fork(int32(x.PPID), int32(x.PID), 0)
+		key := cache.Fork(int32(x.PPID), int32(x.PID), 0)
+		chain = cache.Ancestry(key)
+		row.OriginalParent = table.Int(x.PPID)
 	default: // kill family: the sender's chain
 		if p, ok := cache.Live(int32(x.PID)); ok {
-			key = p.Key
+			chain = cache.Ancestry(p.Key)
+			row.OriginalParent = table.Int(int64(p.OriginalPPID))
 		} else {
-			key = ancestry.Key{PID: int32(x.PID)}
+			chain = ancestry.Chain{JSON: []byte("[]"), Stop: ancestry.StopNotFound}
 		}
+	}
+	row.Ancestry = string(chain.JSON)
+	row.AncestryComplete = table.Int(0)
+	if chain.Complete {
+		row.AncestryComplete = table.Int(1)
 	}
 	row.CmdlineSize = int64(len(row.Cmdline))
 	// osquery stats the executable when the event is processed.
@@ -154,7 +176,6 @@ func onProcessEvent(ctx context.Context, m *events.Manager, ev *audit.Event) {
 			row.Mode = "0" + strconv.FormatUint(uint64(st.Mode), 8)
 		}
 	}
-	row.Ancestry = string(cache.Ancestry(key).JSON)
 	if err := processEvents.Add(ctx, m, row); err != nil {
 		m.Env().Log.Warn("process_events: cannot buffer event: " + err.Error())
 	}
