@@ -5,7 +5,7 @@ GO      ?= go
 BIN     ?= bin
 PKGS    := ./...
 
-.PHONY: all build test vet fmt-check bench bench-events clean
+.PHONY: all build test vet fmt-check bench bench-events bench-paced bench-truth clean
 
 all: build
 
@@ -40,6 +40,16 @@ bench: build
 # with gosquery, with nothing and with auditd collecting.
 bench-events: build
 	flock /run/lock/gosquery-audit.lock ./bench/exec_storm.sh
+
+# bench-paced: CPU per exec of osqueryd and auditd at a steady exec rate
+# (root, audit to itself).
+bench-paced: build
+	flock /run/lock/gosquery-audit.lock ./bench/paced_exec.sh
+
+# bench-truth: the share of exactly correct ancestry chains at cache sizes
+# 50, 500 and 20,000, on the ground-truth scenarios of e2e/truth_test.go.
+bench-truth:
+	./bench/ancestry_truth.sh
 
 clean:
 	rm -rf $(BIN)

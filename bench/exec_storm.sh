@@ -61,7 +61,7 @@ gosquery() {
 	echo "select count(*) from process_events where cmdline = '/bin/true gosq-storm';" >&9
 	echo "select count(*) from process_events where cmdline = '/bin/true gosq-storm' and json_extract(ancestry, '\$[#-1].pid') = 1 and json_extract(ancestry, '\$[0].exe_name') = 'bash';" >&9
 	echo "select lost_total, kernel_lost_since_start, enobufs, queue_drops, sequence_gaps, reassembly_timeouts, procconn_lost from audit_status;" >&9
-	echo "select cache_hits, cache_misses, hit_rate, catch_ups from process_ancestry_cache_stats;" >&9
+	echo "select cache_hits, cache_misses, hit_rate, catch_up_failures from process_ancestry_cache_stats;" >&9
 	sleep 2
 	exec 9>&-
 	wait "$shell" || true
@@ -121,7 +121,7 @@ for r in $(seq "$ROUNDS"); do
 		echo "  - gosquery: $done_g execs, slowdown $sg%; rows stored $rows, complete ancestry (root pid 1, parent bash) $complete"
 		echo "    - CPU $cpu_g ms = $ug us/event; peak RSS $rss MB"
 		echo "    - loss counters (lost_total|kernel_lost|enobufs|queue_drops|gaps|timeouts|procconn_lost): $losses"
-		echo "    - ancestry cache (hits|misses|hit_rate|catch_ups): $cache"
+		echo "    - ancestry cache (hits|misses|hit_rate|catch_up_failures): $cache"
 	} | tee -a "$OUT"
 	if [ "$have_auditd" = 1 ]; then
 		read -r done_a cpu_a <<<"$(auditd_run)"
