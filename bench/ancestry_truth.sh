@@ -15,7 +15,8 @@ cd "$(dirname "$0")/.."
 SIZES=${SIZES:-50 500 20000}
 SCALE=${SCALE:-2}
 OUT=bench/results/ancestry_truth.md
-log=$(mktemp /tmp/gosq-truth.XXXX)
+mkdir -p bench/results/tmp
+log=bench/results/tmp/ancestry_truth.log
 GOSQ_TRUTH_CACHE_SIZES="$SIZES" GOSQ_TRUTH_SCALE="$SCALE" \
 	go test -count=1 -timeout 60m -run '^TestAncestryTruth(PidReuse)?$' -v ./e2e/ >"$log" 2>&1 || true
 {
@@ -31,4 +32,4 @@ GOSQ_TRUTH_CACHE_SIZES="$SIZES" GOSQ_TRUTH_SCALE="$SCALE" \
 	echo
 	grep -E '^(ok|FAIL|--- FAIL)' "$log" | sed 's/^/    /'
 } | tee "$OUT"
-rm -f "$log"
+echo "full log: $log"

@@ -128,7 +128,9 @@ func (r *truthRun) count(sub string) int {
 
 func (r *truthRun) waitCount(sub string, want int) {
 	r.t.Helper()
-	if !testenv.Eventually(time.Minute, 20*time.Millisecond, func() bool { return r.count(sub) >= want }) {
+	// Starting a thousand processes on two loaded CPUs takes a while.
+	d := time.Minute + time.Duration(want)*100*time.Millisecond
+	if !testenv.Eventually(d, 20*time.Millisecond, func() bool { return r.count(sub) >= want }) {
 		r.t.Fatalf("%d of %d processes of %s recorded", r.count(sub), want, sub)
 	}
 }
@@ -375,6 +377,13 @@ func TestAncestryTruth(t *testing.T) {
 			if err := root.Start(); err != nil {
 				t.Fatal(err)
 			}
+			// Whatever happens, the holders are told to finish.
+			t.Cleanup(func() {
+				for _, f := range []string{"go", "stop"} {
+					os.WriteFile(filepath.Join(r.dir, f), nil, 0o644)
+				}
+				root.Wait()
+			})
 			holders := 1 + 8 + 64 + 64*7*scale
 			r.waitCount(tree, holders)
 			r.signal("go")
@@ -384,9 +393,6 @@ func TestAncestryTruth(t *testing.T) {
 			incomplete += vt.incomplete
 			r.report("live_tree", size, vt)
 			r.signal("stop")
-			if err := root.Wait(); err != nil {
-				t.Errorf("holder tree: %v", err)
-			}
 
 			// 2. Parents that exit as soon as their child has exec'd.
 			var wg sync.WaitGroup
@@ -478,6 +484,10 @@ func TestAncestryTruthPidReuse(t *testing.T) {
 			v := r.check(s, r.token+"-reuse-")
 			recycled := recycledPIDs(r.records())
 			t.Logf("pids recycled: %d of %d processes had a pid used before in this run", recycled, v.rows)
+			st := s.query("select * from process_ancestry_cache_stats")[0]
+			t.Logf("cache stats: parent_gone=%s unknown=%s ambiguous=%s start_unknown=%s late_forks=%s catch_up_failures=%s implied_exits=%s start_corrected=%s start_estimated=%s",
+				st["chains_parent_gone"], st["chains_unknown_process"], st["chains_ambiguous"], st["start_unknown"], st["late_forks"],
+				st["catch_up_failures"], st["implied_exits"], st["start_corrected"], st["start_estimated"])
 			if recycled == 0 {
 				t.Error("no pid was recycled: the test proves nothing")
 			}

@@ -190,10 +190,10 @@ func wait(cmd *exec.Cmd) {
 	}
 }
 
-// waitFile polls until path exists (the test's signal), or fails after a
-// minute so that no process outlives a failed test for long.
+// waitFile polls until path exists (the test's signal), or fails after
+// five minutes so that no process outlives a failed test for long.
 func waitFile(path string) {
-	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(5 * time.Minute); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		if _, err := os.Stat(path); err == nil {
 			return
 		}

@@ -523,25 +523,54 @@ func (c *Cache) lookupLocked(k Key) *node {
 	return nil
 }
 
-// aliveAt returns the incarnation of pid that was alive at ticks (since
-// boot), allowing slack ticks either side for coarse event clocks, and
-// whether more than one could have been (a pid recycled within the slack).
+// aliveAt returns the incarnation of pid alive at ticks (since boot),
+// allowing slack ticks either side; see aliveDuring.
 func (c *Cache) aliveAt(pid int32, ticks, slack uint64) (n *node, ambiguous bool) {
+	return c.aliveDuring(pid, window{ticks - min(ticks, slack), ticks + slack})
+}
+
+// window is a span of ticks since boot in which an event happened.
+type window struct{ from, to uint64 }
+
+// aliveDuring returns the incarnation of pid alive at some point of w: the
+// newest that had started by w.to and had not exited before w.from. An
+// older one still marked alive is an owner whose exit is not applied yet
+// (a pid has one owner at a time, so the newer one proves it gone).
+// ambiguous reports an older one that exited within w: a pid recycled
+// inside the window, so either could have been it.
+func (c *Cache) aliveDuring(pid int32, w window) (n *node, ambiguous bool) {
 	inc := c.byPID[pid]
 	for i := len(inc) - 1; i >= 0; i-- {
 		m := inc[i]
-		if m.key.Start > ticks+slack {
+		if m.key.Start > w.to {
 			continue // started after that time: a later owner of the pid
 		}
-		if m.exited && m.exitTicks+slack < ticks {
+		if m.exited && m.exitTicks < w.from {
 			break // gone before that time, and so are older ones
 		}
-		if n != nil {
-			return n, true
+		if n == nil {
+			n = m
+			continue
 		}
-		n = m
+		return n, m.exited
 	}
 	return n, false
+}
+
+// exitingAt returns the incarnation of pid that an exit at ticks ends: the
+// oldest still marked alive that had started by then. Exits of one pid
+// come in order, and a younger incarnation that started within the slack
+// of the exit is the successor, not the one exiting.
+func (c *Cache) exitingAt(pid int32, ticks uint64) *node {
+	for _, m := range c.byPID[pid] {
+		if m.key.Start > ticks+tickSlack {
+			return nil
+		}
+		if !m.exited {
+			return m
+		}
+	}
+	return nil
 }
 
 // exeName is the base name of the path, or the comm when there is none.

@@ -377,8 +377,18 @@ func TestAmbiguousPidRecycle(t *testing.T) {
 	if r.Key.Start != 0 || r.Chain.Stop != StopAmbiguous || r.Chain.Complete {
 		t.Fatalf("ambiguous exec: %+v", r)
 	}
-	if s := c.Stats(); s.Ambiguous != 1 {
+	if s := c.Stats(); s.Ambiguous != 1 || s.Stops[StopAmbiguous] != 1 {
 		t.Fatalf("not counted: %+v", s)
+	}
+	// The same, but the new owner still runs and /proc shows it running
+	// the exec's arguments: it is the one.
+	c.Fork(200, 701, tk(1000))
+	c.Exit(701, 1001)
+	c.Fork(300, 701, tk(1002))
+	f.add(701, 300, 1002, "/usr/bin/true", "true", "x")
+	r = c.Exec(ExecEvent{PID: 701, PPID: 300, Path: "/usr/bin/true", Cmdline: "true x", Time: atTicks(1001)})
+	if r.Key != (Key{701, 1002}) || !r.Chain.Complete {
+		t.Fatalf("resolved by /proc: %+v", r)
 	}
 }
 
@@ -650,8 +660,17 @@ func TestCatchUpFailureChecksLiveCandidate(t *testing.T) {
 	if r.Key != (Key{760, 2900}) || !slices.Equal(pids(decode(t, r.Chain.JSON)), []int64{300, 200, 100, 1}) {
 		t.Fatalf("stale candidate taken: %+v", r)
 	}
-	if s := c.Stats(); s.ImpliedExits != 1 || s.CatchUpFailures != 1 {
+	if s := c.Stats(); s.CatchUpFailures != 1 {
 		t.Fatalf("stats %+v", s)
+	}
+	// The old owner's exit arrives late, stamped just before the new one
+	// started: it ends the old node, not the new one.
+	c.Exit(760, 2899)
+	c.mu.Lock()
+	oldNode, newNode := c.lookupLocked(Key{760, 1000}), c.lookupLocked(Key{760, 2900})
+	c.mu.Unlock()
+	if oldNode == nil || !oldNode.exited || newNode == nil || newNode.exited {
+		t.Fatalf("late exit ended the wrong incarnation: old %+v new %+v", oldNode, newNode)
 	}
 	// Gone from /proc: either could have exec'd.
 	c.Fork(200, 761, tk(1000))
@@ -669,26 +688,29 @@ func TestCatchUpFailureChecksLiveCandidate(t *testing.T) {
 }
 
 // A fork event's tick can be one late even mid-tick on a loaded machine;
-// the exec, while the process runs, lets /proc correct it, in the node and
+// when the process forks (it runs then), /proc corrects it, in the node and
 // in its children's parent keys.
-func TestExecCorrectsLateForkTick(t *testing.T) {
+func TestChainCorrectsLateForkTick(t *testing.T) {
 	f := treeFixture(t)
 	c, _ := newFixtureCache(f, 100, time.Minute, 32)
 	c.Scan(context.Background())
 	c.Fork(200, 770, tk(1001)) // really started at tick 1000
-	c.Fork(770, 771, tk(1002))
 	f.add(770, 200, 1000, "/usr/bin/make", "make")
-	r := c.Exec(ExecEvent{PID: 770, PPID: 200, Path: "/usr/bin/make", Cmdline: "make", Time: atTicks(1003)})
-	if r.Key != (Key{770, 1000}) {
-		t.Fatalf("start not corrected: %v", r.Key)
+	c.Fork(770, 771, tk(1002)) // 770 forks: checked now, while it runs
+	c.Exec(ExecEvent{PID: 770, PPID: 200, Path: "/usr/bin/make", Cmdline: "make", Time: atTicks(1003)})
+	r := c.Exec(ExecEvent{PID: 771, PPID: 770, Path: "/usr/bin/cc", Cmdline: "cc", Time: atTicks(1004)})
+	es := decode(t, r.Chain.JSON)
+	if len(es) == 0 || es[0].PID != 770 || es[0].ProcTimeHR != fakeBoot*100+1000 || es[0].PProcTimeHR != fakeBoot*100+70 {
+		t.Fatalf("chain of the child %+v", es)
 	}
-	es := decode(t, c.Ancestry(Key{771, 1002}).JSON)
-	if len(es) == 0 || es[0].PID != 770 || es[0].ProcTimeHR != fakeBoot*100+1000 {
-		t.Fatalf("child's chain %+v", es)
-	}
-	c.Fork(770, 772, tk(1004))
-	r = c.Exec(ExecEvent{PID: 772, PPID: 770, Path: "/usr/bin/cc", Cmdline: "cc", Time: atTicks(1005)})
-	if es := decode(t, r.Chain.JSON); es[0].PID != 770 || es[0].PProcTimeHR != fakeBoot*100+70 || es[0].ProcTimeHR != fakeBoot*100+1000 {
+	// The correction reached the node: a later child's chain, and the
+	// first child's own element, name the corrected start.
+	c.Fork(770, 772, tk(1005))
+	f.add(771, 770, 1002, "/usr/bin/cc", "cc")
+	c.Fork(771, 773, tk(1006))
+	r = c.Exec(ExecEvent{PID: 773, PPID: 771, Path: "/usr/bin/as", Cmdline: "as", Time: atTicks(1007)})
+	es = decode(t, r.Chain.JSON)
+	if len(es) < 2 || es[0].PID != 771 || es[0].PProcTimeHR != fakeBoot*100+1000 || es[1].ProcTimeHR != fakeBoot*100+1000 {
 		t.Fatalf("chain after the correction %+v", es)
 	}
 	if s := c.Stats(); s.StartCorrected != 1 {

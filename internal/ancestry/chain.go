@@ -130,6 +130,7 @@ func (c *Cache) walkLocked(start *node, includeStart bool) Chain {
 			stop = why
 			break
 		}
+		c.confirmStartLocked(p)
 		if p == start || containsNode(chain, p) {
 			stop = StopLoop
 			break
@@ -222,6 +223,37 @@ func (c *Cache) parentLocked(cur *node) (*node, Stop) {
 		return nil, StopEvicted
 	}
 	return nil, StopParentGone
+}
+
+// confirmStartLocked checks, once, a start time that came from a fork
+// event against /proc while the process still runs: when it forks (Fork),
+// or else the first time it is about to appear in a chain. Most processes
+// never fork, and only parents appear in chains. The kernel
+// reads a child's start a few microseconds before it stamps the fork
+// event; on a loaded machine (an interrupt, a vCPU stolen in between) the
+// stamp can land in the next tick, and /proc corrects it. It is called with
+// mu held and releases it for the read.
+func (c *Cache) confirmStartLocked(n *node) {
+	if n.startRead || n.exited {
+		return
+	}
+	n.startRead = true // one attempt: an exited process cannot be read
+	want := n.key.Start
+	c.mu.Unlock()
+	c.stats.procReads.Add(1)
+	st, err := c.proc.Stat(int(n.key.PID))
+	c.mu.Lock()
+	if err != nil || st.StartTime > want || st.StartTime+forkLag < want || n.key.Start != want {
+		return
+	}
+	if st.StartTime != want {
+		c.stats.startCorrected.Add(1)
+		if n.gone {
+			n.key.Start, n.element = st.StartTime, nil
+		} else {
+			c.rekeyLocked(n, st.StartTime)
+		}
+	}
 }
 
 // learnParent records p as cur's parent even when cur was evicted while

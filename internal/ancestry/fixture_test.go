@@ -99,7 +99,10 @@ func atTicks(ticks uint64) time.Time {
 
 func newFixtureCache(f *fakeProc, capacity int, ttl time.Duration, depth int) (*Cache, *fakeClock) {
 	clk := &fakeClock{t: time.Unix(fakeBoot+1000, 0)}
-	return New(Config{Capacity: capacity, TTL: ttl, MaxDepth: depth, Proc: procfs.New(f.root), Now: clk.now, SinceBoot: clk.sinceBoot}), clk
+	c := New(Config{Capacity: capacity, TTL: ttl, MaxDepth: depth, Proc: procfs.New(f.root), Now: clk.now, SinceBoot: clk.sinceBoot})
+	// Whatever a test did, the bookkeeping must still hold at its end.
+	f.t.Cleanup(func() { c.checkInvariants(f.t) })
+	return c, clk
 }
 
 // element mirrors one ancestry element; decoding it also proves the JSON

@@ -10,13 +10,34 @@ import (
 
 // Slack in ticks when an event's time is compared with start and exit
 // ticks. The audit timestamp is the kernel's coarse wall clock at syscall
-// entry, cut to milliseconds: up to a jiffy (10 ms at HZ=100) early. Fork
-// and exit events carry the kernel's own clock and /proc rounds to ticks:
-// one tick either way.
+// entry, cut to milliseconds: a jiffy early normally (10 ms at HZ=100),
+// more on a host that starves the vCPU keeping time. Fork and exit events
+// carry the kernel's own clock and /proc rounds to ticks: one tick either
+// way.
 const (
 	execSlack = 2
 	tickSlack = 1
 )
+
+// execWindow is when an exec can have happened: not before its timestamp
+// (less the slack), and not after gosquery received its record, a bound
+// that is never early.
+func (c *Cache) execWindow(e ExecEvent) window {
+	at := c.clock.ticksAt(e.Time)
+	w := window{at - min(at, execSlack), at + execSlack}
+	if !e.Received.IsZero() {
+		w.to = max(w.to, c.clock.ticksAt(e.Received)+tickSlack)
+	}
+	return w
+}
+
+// forkLag bounds, in ticks, how much later than a process's real start its
+// fork event can be stamped. Microseconds normally; but a vCPU the host
+// deschedules between the kernel's two clock reads has been seen to put
+// the stamp 20 ms late. /proc showing the pid started up to this much
+// before the stamp is the same process: a pid cannot change hands while
+// its owner runs, and only a running process's start is checked.
+const forkLag = 10
 
 // readProc builds a node for a live process from /proc: stat for the
 // identity and parent, the exe link for the path, cmdline for the
@@ -166,27 +187,29 @@ func (c *Cache) Exec(e ExecEvent) ExecResult {
 			c.stats.catchUpFailures.Add(1)
 		}
 	}
-	at := c.clock.ticksAt(e.Time)
+	w := c.execWindow(e)
 	c.mu.Lock()
-	n, ambiguous := c.aliveAt(e.PID, at, execSlack)
-	if n != nil && !n.exited && !caughtUp {
+	n, ambiguous := c.aliveDuring(e.PID, w)
+	if n != nil && !n.exited && !caughtUp && n.key.Start+execSlack < w.from {
 		// Forks and exits may be pending, so a live node may be an old
 		// owner of the pid whose exit is not applied yet: /proc decides.
+		// One that started within the exec's window is the process that
+		// exec'd: an old owner would have had to exit and the pid to come
+		// round again within those few ticks.
 		k := n.key
 		c.mu.Unlock()
 		st, err := c.proc.Stat(int(e.PID))
 		c.mu.Lock()
 		if err != nil || !sameProcess(Key{e.PID, st.StartTime}, k) {
 			n = nil
-			if err == nil && st.StartTime <= at+execSlack {
+			if err == nil && st.StartTime <= w.to {
 				// A newer owner that started before the exec: it is the
-				// one, and the old node's exit was missed.
-				if old := c.lookupLocked(k); old != nil && !old.exited {
-					c.exitLocked(old, st.StartTime)
-					c.stats.impliedExits.Add(1)
-				}
+				// one (read below), and the old node's exit is still on
+				// its way, to be matched to the old node when it comes.
 			} else {
-				// Gone: either owner could have exec'd.
+				// Gone: either owner could have exec'd. If it was a new
+				// one whose fork is still queued, that fork takes the image.
+				c.pending.add(e, w.to, c.clock.now())
 				c.mu.Unlock()
 				c.stats.ambiguous.Add(1)
 				return c.execUnknown(e, StopAmbiguous)
@@ -196,11 +219,20 @@ func (c *Cache) Exec(e ExecEvent) ExecResult {
 		}
 	}
 	if ambiguous {
-		// The pid was recycled within the event clock's slack of the exec:
-		// either incarnation could be the one. Say so rather than pick.
+		// The pid was recycled within the exec's window: the clocks cannot
+		// tell the two incarnations apart. The live one may still show
+		// what it exec'd; if not, say so rather than pick.
 		c.mu.Unlock()
-		c.stats.ambiguous.Add(1)
-		return c.execUnknown(e, StopAmbiguous)
+		n = c.execedByLive(e)
+		c.mu.Lock()
+		if n != nil && n.gone {
+			n = c.lookupLocked(n.key)
+		}
+		if n == nil {
+			c.mu.Unlock()
+			c.stats.ambiguous.Add(1)
+			return c.execUnknown(e, StopAmbiguous)
+		}
 	}
 	if n == nil {
 		// No fork event announced it: the process predates the fork
@@ -208,10 +240,10 @@ func (c *Cache) Exec(e ExecEvent) ExecResult {
 		// and started before the exec; a later owner of the pid is not it.
 		c.mu.Unlock()
 		fresh, ok := c.readProc(e.PID)
-		if !ok || fresh.key.Start > at+execSlack {
+		if !ok || fresh.key.Start > w.to {
 			c.stats.startUnknown.Add(1)
 			c.mu.Lock()
-			c.pending.add(e, at, c.clock.now())
+			c.pending.add(e, w.to, c.clock.now())
 			c.mu.Unlock()
 			return c.execUnknown(e, StopUnknownProcess)
 		}
@@ -222,31 +254,6 @@ func (c *Cache) Exec(e ExecEvent) ExecResult {
 		}
 		c.mu.Lock()
 		n = c.addLocked(fresh)
-	}
-	if !n.startRead && !n.exited {
-		// Its start came from the fork event's tick; it is running its
-		// exec now, so /proc can confirm it, or correct it by the tick the
-		// event may be late.
-		k := n.key
-		c.mu.Unlock()
-		c.stats.procReads.Add(1)
-		st, err := c.proc.Stat(int(e.PID))
-		c.mu.Lock()
-		if n.gone {
-			if m := c.lookupLocked(k); m != nil {
-				n = m
-			} else {
-				n.gone, n.parent, n.firstChild, n.children = false, nil, nil, 0
-				n = c.addLocked(n)
-			}
-		}
-		if err == nil && st.StartTime <= n.key.Start && st.StartTime+tickSlack >= n.key.Start {
-			if st.StartTime != n.key.Start {
-				c.stats.startCorrected.Add(1)
-			}
-			c.rekeyLocked(n, st.StartTime)
-			n.startRead = true
-		}
 	}
 	defer c.mu.Unlock()
 	c.eventLocked(n)
@@ -264,6 +271,27 @@ func (c *Cache) Exec(e ExecEvent) ExecResult {
 	c.expireLocked()
 	c.evictLocked()
 	return ExecResult{Key: n.key, OriginalParent: n.originalPPID(), Chain: c.chainLocked(n)}
+}
+
+// execedByLive returns the cached node of the process now running with
+// e's pid if /proc shows it running e's arguments, read between two stats
+// that agree on its start: then it is the one that exec'd.
+func (c *Cache) execedByLive(e ExecEvent) *node {
+	c.stats.procReads.Add(1)
+	st, err := c.proc.Stat(int(e.PID))
+	if err != nil {
+		return nil
+	}
+	cmd, err := c.proc.Cmdline(int(e.PID))
+	if err != nil || procfs.JoinCmdline(cmd) != e.Cmdline {
+		return nil
+	}
+	if again, err := c.proc.Stat(int(e.PID)); err != nil || again.StartTime != st.StartTime {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lookupLocked(Key{e.PID, st.StartTime})
 }
 
 // linkParentLocked links n to its parent's node if that is cached: the
@@ -290,20 +318,25 @@ func (c *Cache) linkParentLocked(n *node) {
 // process is not (it may be a reaper), so the chain is never complete.
 func (c *Cache) execUnknown(e ExecEvent, why Stop) ExecResult {
 	res := ExecResult{Key: Key{PID: e.PID}, Chain: Chain{JSON: []byte("[]"), Stop: why}}
-	if e.PPID <= 0 {
+	empty := func() ExecResult {
+		c.stats.chains.Add(1)
+		c.stats.stops[why].Add(1)
 		return res
 	}
-	at := c.clock.ticksAt(e.Time)
+	if e.PPID <= 0 {
+		return empty()
+	}
+	w := c.execWindow(e)
 	c.mu.Lock()
-	p, ambiguous := c.aliveAt(e.PPID, at, execSlack)
+	p, ambiguous := c.aliveDuring(e.PPID, w)
 	c.mu.Unlock()
 	if ambiguous {
-		return res
+		return empty()
 	}
 	if p == nil {
 		fresh, ok := c.readProc(e.PPID)
-		if !ok || fresh.key.Start > at+execSlack {
-			return res
+		if !ok || fresh.key.Start > w.to {
+			return empty()
 		}
 		c.mu.Lock()
 		p = c.addLocked(fresh)
@@ -313,6 +346,9 @@ func (c *Cache) execUnknown(e ExecEvent, why Stop) ExecResult {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	ch := c.chainFromLocked(p)
+	// The walk counted how it ended; what ends this chain is why.
+	c.stats.stops[ch.Stop].Add(^uint64(0))
+	c.stats.stops[why].Add(1)
 	ch.Complete, ch.Stop = false, why
 	res.Chain = ch
 	return res
@@ -345,7 +381,7 @@ func (c *Cache) Fork(parent, child int32, at time.Duration) Key {
 		c.stats.procReads.Add(1)
 		st, err := c.proc.Stat(int(child))
 		switch {
-		case err == nil && (at == 0 || st.StartTime+tickSlack >= start && st.StartTime <= start):
+		case err == nil && (at == 0 || st.StartTime+forkLag >= start && st.StartTime <= start):
 			start, startRead = st.StartTime, true
 		case at == 0:
 			c.stats.startUnknown.Add(1)
@@ -372,6 +408,14 @@ func (c *Cache) Fork(parent, child int32, at time.Duration) Key {
 			p = c.addLocked(pn)
 			c.linkParentLocked(p)
 		}
+		if n := c.lookupLocked(k); n != nil {
+			return n.key // added meanwhile
+		}
+	} else if !p.startRead && !p.exited {
+		// The parent is about to be named in its child's chains, and it is
+		// running now (it forked): the moment to check the start its own
+		// fork event gave it (confirmStartLocked).
+		c.confirmStartLocked(p)
 		if n := c.lookupLocked(k); n != nil {
 			return n.key // added meanwhile
 		}
@@ -417,8 +461,8 @@ func (c *Cache) Exit(pid int32, ticks uint64) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	n, _ := c.aliveAt(pid, ticks, tickSlack)
-	if n == nil || n.exited {
+	n := c.exitingAt(pid, ticks)
+	if n == nil {
 		return
 	}
 	c.exitLocked(n, ticks)
@@ -447,7 +491,7 @@ type pendingExecs struct {
 }
 
 type pendingExec struct {
-	at            uint64 // the exec's time, ticks since boot
+	at            uint64 // the latest the exec can have happened, ticks since boot
 	path, cmdline string
 	added         time.Time
 }
@@ -475,7 +519,7 @@ func (p *pendingExecs) add(e ExecEvent, at uint64, now time.Time) {
 // that started at start did.
 func (p *pendingExecs) take(pid int32, start uint64) (pendingExec, bool) {
 	x, ok := p.byPID[pid]
-	if !ok || x.at+execSlack < start {
+	if !ok || x.at < start {
 		return pendingExec{}, false
 	}
 	delete(p.byPID, pid)

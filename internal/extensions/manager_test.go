@@ -19,8 +19,8 @@ import (
 	"github.com/gosquery/gosquery/internal/logger"
 	"github.com/gosquery/gosquery/internal/logging"
 	"github.com/gosquery/gosquery/internal/table"
-	"github.com/gosquery/gosquery/internal/testenv"
 	_ "github.com/gosquery/gosquery/internal/tables/utility" // time, osquery_extensions
+	"github.com/gosquery/gosquery/internal/testenv"
 	sdk "github.com/gosquery/gosquery/pkg/extension"
 )
 
