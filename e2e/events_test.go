@@ -50,13 +50,41 @@ func claimAudit(t *testing.T) {
 		t.Skipf("audit netlink unavailable: %v", err)
 	}
 	orig, err := c.GetStatus()
+	if err != nil {
+		c.Close()
+		t.Skipf("AUDIT_GET failed: %v", err)
+	}
+	// Rules with the daemon's key that were there before (a daemon the
+	// machine runs, or one killed without cleaning up): the daemon under
+	// test replaces them, so they are put back afterwards.
+	var had []audit.Rule
+	rules, err := c.ListRules()
 	c.Close()
 	if err != nil {
-		t.Skipf("AUDIT_GET failed: %v", err)
+		t.Fatalf("list audit rules: %v", err)
+	}
+	for _, r := range rules {
+		if r.Key() == audit.DefaultKey {
+			had = append(had, r)
+		}
 	}
 	t.Cleanup(func() {
 		if err := audit.RestoreState(orig, func(k string) bool { return k == audit.DefaultKey }); err != nil {
 			t.Errorf("restore audit state: %v", err)
+		}
+		if len(had) == 0 {
+			return
+		}
+		c, err := audit.NewClient()
+		if err != nil {
+			t.Errorf("restore audit rules: %v", err)
+			return
+		}
+		defer c.Close()
+		for _, r := range had {
+			if err := c.AddRule(r); err != nil {
+				t.Errorf("restore audit rule %v: %v", r, err)
+			}
 		}
 	})
 }

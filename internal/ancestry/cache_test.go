@@ -522,11 +522,11 @@ func TestEvictionCutIsCounted(t *testing.T) {
 	c.evicted.add(Key{700, 850})
 	c.evicted.add(Key{400, 95})
 	c.mu.Unlock()
-	ch := c.chainOf(leaf.key)
+	ch := c.Ancestry(leaf.key)
 	if ch.Stop != StopEvicted || ch.Complete {
 		t.Fatalf("evicted exited parent: %+v", ch)
 	}
-	ch = c.chainOf(Key{801, 900})
+	ch = c.Ancestry(Key{801, 900})
 	if !ch.Complete || ch.Depth != 5 {
 		t.Fatalf("evicted live parent: %+v %s", ch, ch.JSON)
 	}
@@ -534,9 +534,6 @@ func TestEvictionCutIsCounted(t *testing.T) {
 		t.Fatalf("stats %+v", s)
 	}
 }
-
-// chainOf is Ancestry for a node already in the cache.
-func (c *Cache) chainOf(k Key) Chain { return c.Ancestry(k) }
 
 func TestShrinkAndDisable(t *testing.T) {
 	f := treeFixture(t)

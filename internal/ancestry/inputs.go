@@ -198,24 +198,26 @@ func (c *Cache) Exec(e ExecEvent) ExecResult {
 		// round again within those few ticks.
 		k := n.key
 		c.mu.Unlock()
+		c.stats.procReads.Add(1)
 		st, err := c.proc.Stat(int(e.PID))
 		c.mu.Lock()
-		if err != nil || !sameProcess(Key{e.PID, st.StartTime}, k) {
-			n = nil
-			if err == nil && st.StartTime <= w.to {
-				// A newer owner that started before the exec: it is the
-				// one (read below), and the old node's exit is still on
-				// its way, to be matched to the old node when it comes.
-			} else {
-				// Gone: either owner could have exec'd. If it was a new
-				// one whose fork is still queued, that fork takes the image.
-				c.pending.add(e, w.to, c.clock.now())
-				c.mu.Unlock()
-				c.stats.ambiguous.Add(1)
-				return c.execUnknown(e, StopAmbiguous)
+		switch {
+		case err == nil && sameProcess(Key{e.PID, st.StartTime}, k):
+			if n.gone {
+				n = c.lookupLocked(k)
 			}
-		} else if n.gone {
-			n = c.lookupLocked(k)
+		case err == nil && st.StartTime <= w.to:
+			// A newer owner that started before the exec: it is the one
+			// (read from /proc below); the old node's exit is still on its
+			// way, to be matched to the old node when it comes.
+			n = nil
+		default:
+			// Gone: either owner could have exec'd. If it was a new one
+			// whose fork is still queued, that fork takes the image.
+			c.pending.add(e, w.to, c.clock.now())
+			c.mu.Unlock()
+			c.stats.ambiguous.Add(1)
+			return c.execUnknown(e, StopAmbiguous)
 		}
 	}
 	if ambiguous {

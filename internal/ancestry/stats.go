@@ -101,18 +101,6 @@ type Stats struct {
 // Complete is the number of chains that reached a root.
 func (s Stats) Complete() uint64 { return s.Stops[StopRoot] }
 
-// Incomplete is the number of chains that ended early for any reason but
-// the depth limit.
-func (s Stats) Incomplete() uint64 {
-	var n uint64
-	for st, v := range s.Stops {
-		if Stop(st) != StopRoot && Stop(st) != StopDepth && Stop(st) != StopDisabled {
-			n += v
-		}
-	}
-	return n
-}
-
 // Stats returns the current counters.
 func (c *Cache) Stats() Stats {
 	c.mu.Lock()

@@ -212,6 +212,29 @@ func rulesWithKey(t *testing.T, key string) []Rule {
 	return out
 }
 
+// keysBefore returns the keys of the rules listed before the first rule
+// with key: the rules the kernel tries first.
+func keysBefore(t *testing.T, key string) []string {
+	t.Helper()
+	c, err := NewClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	rules, err := c.ListRules()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, r := range rules {
+		if r.Key() == key {
+			break
+		}
+		keys = append(keys, r.Key())
+	}
+	return keys
+}
+
 func kernelStatus(t *testing.T) Status {
 	t.Helper()
 	c, err := NewClient()
