@@ -27,6 +27,7 @@ import (
 	"github.com/gosquery/gosquery/internal/hostid"
 	"github.com/gosquery/gosquery/internal/logger"
 	"github.com/gosquery/gosquery/internal/logging"
+	"github.com/gosquery/gosquery/internal/remote"
 	"github.com/gosquery/gosquery/internal/schedule"
 	"github.com/gosquery/gosquery/internal/sqlengine"
 	"github.com/gosquery/gosquery/internal/store"
@@ -80,6 +81,28 @@ func Run(o Options) (code int) {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(sigs)
+	// Requests to the TLS server (enrollment, config fetches with their
+	// retries) run under netCtx, which a SIGTERM cancels at once, so a
+	// daemon waiting for an unreachable server still stops promptly.
+	netCtx, stopNet := context.WithCancel(ctx)
+	defer stopNet()
+	hup, term := make(chan struct{}, 1), make(chan os.Signal, 1)
+	go func() {
+		for sig := range sigs {
+			if sig == syscall.SIGHUP {
+				select {
+				case hup <- struct{}{}:
+				default:
+				}
+				continue
+			}
+			stopNet()
+			select {
+			case term <- sig:
+			default:
+			}
+		}
+	}()
 	if !fl.Bool("ephemeral") {
 		release, err := lockPidfile(fl.Get("pidfile"), fl.Bool("force"))
 		if err != nil {
@@ -113,9 +136,24 @@ func Run(o Options) (code int) {
 		defer mgr.Close()
 	}
 
+	// The SQL engine opens before the config loads: enrollment (the tls
+	// config plugin's first request) sends the host's details, read by SQL.
+	db, err := sqlengine.Open(env)
+	if err != nil {
+		log.Error("Cannot open the SQL engine: " + err.Error())
+		return exitCatastrophic
+	}
+	defer db.Close()
+	d.db = db
+	d.remote = remote.New(remote.Options{
+		Flags: fl, Store: st, Log: log,
+		HostIdentifier: d.hostIdentifier,
+		HostDetails:    d.hostDetails,
+	})
+
 	// The config's options apply before plugins start: they may set the
 	// logger path, audit flags, ancestry sizes.
-	cfg := d.loadConfig(ctx)
+	cfg := d.loadConfig(netCtx)
 
 	plugin, err := logger.FromFlags(fl, o.Stdout)
 	if err != nil {
@@ -131,14 +169,6 @@ func Run(o Options) (code int) {
 		stopStatus := d.forwardStatus(o.Status)
 		defer stopStatus()
 	}
-
-	db, err := sqlengine.Open(env)
-	if err != nil {
-		log.Error("Cannot open the SQL engine: " + err.Error())
-		return exitCatastrophic
-	}
-	defer db.Close()
-	d.db = db
 
 	m := events.NewManager(env, st)
 	d.events = m
@@ -179,26 +209,19 @@ func Run(o Options) (code int) {
 		defer close(done)
 		sched.Run(runCtx)
 	}()
-	refresh := time.Duration(fl.Int("config_refresh")) * time.Second
-	var refreshC <-chan time.Time
-	if refresh > 0 {
-		t := time.NewTicker(refresh)
-		defer t.Stop()
-		refreshC = t.C
-	}
+	refresh := newRefreshTimer(fl, cfg != nil)
+	defer refresh.stop()
 	for {
 		select {
-		case sig := <-sigs:
-			if sig == syscall.SIGHUP {
-				d.reload(ctx)
-				continue
-			}
+		case <-hup:
+			d.reload(netCtx)
+		case sig := <-term:
 			log.Info(fmt.Sprintf("osqueryd shutting down on %v", sig))
 			cancel()
 			<-done
 			return exitOK
-		case <-refreshC:
-			d.reload(ctx)
+		case <-refresh.C():
+			refresh.reset(d.reload(netCtx))
 		case <-done:
 			// schedule_timeout ended the scheduler.
 			return exitOK
@@ -207,6 +230,7 @@ func Run(o Options) (code int) {
 }
 
 type daemon struct {
+	remote *remote.Client
 	fl     *flags.Set
 	env    *table.Env
 	store  *store.DB
@@ -226,6 +250,9 @@ type daemon struct {
 // embedded default when the filesystem plugin's default path is missing.
 func (d *daemon) configPlugin() (config.Plugin, error) {
 	name := d.fl.Get("config_plugin")
+	if name == "tls" && d.remote != nil {
+		return config.NewTLS(d.remote), nil
+	}
 	if name == "filesystem" && !d.fl.Changed("config_path") {
 		if _, err := os.Stat(d.fl.Get("config_path")); errors.Is(err, os.ErrNotExist) {
 			return embeddedConfig{}, nil
@@ -259,13 +286,19 @@ func (d *daemon) loadConfig(ctx context.Context) *config.Config {
 	opts := config.OptionsFromFlags(d.fl)
 	opts.Hostname, _ = os.Hostname()
 	opts.Version = version.Osquery
-	cfg, warns, err := config.Load(ctx, p, opts)
+	var sources map[string][]byte
+	cfg, warns, err := config.Load(ctx, recordSources(p, &sources), opts)
 	for _, w := range warns {
 		d.log.Log(ctx, w.Level, w.Message)
 	}
 	if err != nil {
 		d.log.Warn("Error reading config: " + err.Error())
 		return nil
+	}
+	if t, ok := p.(*config.TLS); ok {
+		if err := t.Backup(ctx, sources); err != nil {
+			d.log.Warn("Cannot back up the config: " + err.Error())
+		}
 	}
 	d.mu.Lock()
 	d.cfg, d.lastGood = cfg, cfg
@@ -283,16 +316,17 @@ func (d *daemon) loadConfig(ctx context.Context) *config.Config {
 
 // reload re-reads the config (SIGHUP, --config_refresh). A config that
 // fails to load leaves the running one in place, and says why.
-func (d *daemon) reload(ctx context.Context) {
+func (d *daemon) reload(ctx context.Context) (ok bool) {
 	cfg := d.loadConfig(ctx)
 	if cfg == nil {
 		d.log.Warn("Config reload failed; keeping the last good config")
-		return
+		return false
 	}
 	d.events.SetEnabled(cfg.Events.EnableSubscribers, cfg.Events.DisableSubscribers)
 	d.applyViews(ctx, cfg)
 	d.sched.Configure(ctx, cfg)
 	d.log.Info("Config reloaded")
+	return true
 }
 
 // applyViews creates the config's views on the scheduler's connection.

@@ -272,9 +272,21 @@ type Request struct {
 // is a failure too: osquery would take a proxy's empty 503 as success and
 // delete the logs it just sent.
 func (c *Client) Post(ctx context.Context, r Request) (map[string]json.RawMessage, error) {
+	obj, _, err := c.exchange(ctx, r)
+	return obj, err
+}
+
+// PostRaw is Post returning the answer's bytes as received (gzip undone),
+// for the config plugin, which keeps the document as the server wrote it.
+func (c *Client) PostRaw(ctx context.Context, r Request) ([]byte, error) {
+	_, raw, err := c.exchange(ctx, r)
+	return raw, err
+}
+
+func (c *Client) exchange(ctx context.Context, r Request) (map[string]json.RawMessage, []byte, error) {
 	uri, err := c.URI(r.Path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	body := r.Body
 	if body == nil {
@@ -283,7 +295,7 @@ func (c *Client) Post(ctx context.Context, r Request) (map[string]json.RawMessag
 	if !r.NoNodeKey {
 		key, err := c.NodeKey(ctx)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		body = withField(body, "node_key", key)
 	}
@@ -294,13 +306,13 @@ func (c *Client) Post(ctx context.Context, r Request) (map[string]json.RawMessag
 	}
 	payload, err := json.Marshal(body)
 	if err != nil {
-		return nil, fmt.Errorf("encode request to %s: %w", r.Path, err)
+		return nil, nil, fmt.Errorf("encode request to %s: %w", r.Path, err)
 	}
 	key := ""
 	if !r.NoNodeKey {
 		key, _ = body["node_key"].(string)
 	}
-	resp, err := c.post(ctx, uri, payload, key, r.Compress)
+	resp, raw, err := c.post(ctx, uri, payload, key, r.Compress)
 	c.count(func(s *Stats) {
 		s.Requests++
 		s.BytesSent += int64(len(payload))
@@ -314,7 +326,7 @@ func (c *Client) Post(ctx context.Context, r Request) (map[string]json.RawMessag
 			c.clearNodeKey(ctx)
 		}
 	}
-	return resp, err
+	return resp, raw, err
 }
 
 func (c *Client) count(fn func(*Stats)) {
@@ -333,10 +345,10 @@ func withField(body map[string]any, k string, v any) map[string]any {
 	return out
 }
 
-func (c *Client) post(ctx context.Context, uri string, payload []byte, nodeKey string, compress bool) (map[string]json.RawMessage, error) {
+func (c *Client) post(ctx context.Context, uri string, payload []byte, nodeKey string, compress bool) (map[string]json.RawMessage, []byte, error) {
 	hc, err := c.httpClient()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	sent := payload
 	if compress {
@@ -349,11 +361,11 @@ func (c *Client) post(ctx context.Context, uri string, payload []byte, nodeKey s
 	for hop := 0; ; hop++ {
 		u, err := url.Parse(uri)
 		if err != nil || u.Scheme != "https" {
-			return nil, fmt.Errorf("Cannot create TLS request for non-HTTPS protocol URI: %s", uri)
+			return nil, nil, fmt.Errorf("Cannot create TLS request for non-HTTPS protocol URI: %s", uri)
 		}
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, uri, bytes.NewReader(sent))
 		if err != nil {
-			return nil, fmt.Errorf("request %s: %w", uri, err)
+			return nil, nil, fmt.Errorf("request %s: %w", uri, err)
 		}
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Accept", "application/json")
@@ -369,17 +381,17 @@ func (c *Client) post(ctx context.Context, uri string, payload []byte, nodeKey s
 		}
 		resp, err := hc.Do(req)
 		if err != nil {
-			return nil, fmt.Errorf("Request error: %w", err)
+			return nil, nil, fmt.Errorf("Request error: %w", err)
 		}
 		if resp.StatusCode >= 300 && resp.StatusCode < 400 && resp.Header.Get("Location") != "" {
 			io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 			resp.Body.Close()
 			if hop >= maxRedirects {
-				return nil, fmt.Errorf("Request error: more than %d redirects from %s", maxRedirects, uri)
+				return nil, nil, fmt.Errorf("Request error: more than %d redirects from %s", maxRedirects, uri)
 			}
 			next, err := u.Parse(resp.Header.Get("Location"))
 			if err != nil {
-				return nil, fmt.Errorf("Request error: bad redirect from %s: %w", uri, err)
+				return nil, nil, fmt.Errorf("Request error: bad redirect from %s: %w", uri, err)
 			}
 			uri = next.String()
 			continue
@@ -387,10 +399,11 @@ func (c *Client) post(ctx context.Context, uri string, payload []byte, nodeKey s
 		data, err := readBody(resp)
 		resp.Body.Close()
 		if err != nil {
-			return nil, fmt.Errorf("Request error: %s: %w", uri, err)
+			return nil, nil, fmt.Errorf("Request error: %s: %w", uri, err)
 		}
 		c.count(func(s *Stats) { s.BytesReceived += int64(len(data)) })
-		return decodeAnswer(resp.StatusCode, data)
+		obj, err := decodeAnswer(resp.StatusCode, data)
+		return obj, data, err
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"math/big"
 	"net"
 	"net/http"
@@ -147,8 +148,10 @@ type Options struct {
 	Config string
 	// TLS tweaks the server's TLS configuration (versions, client auth).
 	TLS func(*tls.Config)
-	// Cert, if set, is the server's certificate instead of one from the CA.
-	Cert *tls.Certificate
+	// CertOptions shape the server's certificate (expired, wrong host).
+	CertOptions *CertOptions
+	// RequireClientCert asks for a client certificate signed by the CA.
+	RequireClientCert bool
 	// Addr to listen on; default 127.0.0.1:0.
 	Addr string
 }
@@ -166,12 +169,13 @@ type Server struct {
 	ln   net.Listener
 	t    testing.TB
 
-	mu       sync.Mutex
-	requests []Recorded
-	handlers map[string]Handler
-	nodeKeys map[string]bool
-	issued   int
-	carves   map[string]*Carve
+	mu        sync.Mutex
+	requests  []Recorded
+	handlers  map[string]Handler
+	nodeKeys  map[string]bool
+	issued    int
+	redirects map[string]string
+	carves    map[string]*Carve
 }
 
 // Carve is an upload received through the carve endpoints.
@@ -206,7 +210,7 @@ func Start(t testing.TB, o Options) *Server {
 	if o.Config == "" {
 		o.Config = `{"schedule":{"tls_proc":{"query":"select pid from processes limit 1","interval":1}},"node_invalid":false}`
 	}
-	s := &Server{CA: ca, CAFile: caFile, opts: o, t: t, handlers: map[string]Handler{}, nodeKeys: map[string]bool{}, carves: map[string]*Carve{}}
+	s := &Server{CA: ca, CAFile: caFile, opts: o, t: t, handlers: map[string]Handler{}, redirects: map[string]string{}, nodeKeys: map[string]bool{}, carves: map[string]*Carve{}}
 	if o.Addr == "" {
 		o.Addr = "127.0.0.1:0"
 	}
@@ -218,18 +222,21 @@ func Start(t testing.TB, o Options) *Server {
 }
 
 func (s *Server) listen(addr string) error {
-	var cert tls.Certificate
-	if s.opts.Cert != nil {
-		cert = *s.opts.Cert
-	} else {
-		cp, kp := s.CA.Issue(s.t, CertOptions{})
-		var err error
-		cert, err = tls.X509KeyPair(cp, kp)
-		if err != nil {
-			return err
-		}
+	co := CertOptions{}
+	if s.opts.CertOptions != nil {
+		co = *s.opts.CertOptions
+	}
+	cp, kp := s.CA.Issue(s.t, co)
+	cert, err := tls.X509KeyPair(cp, kp)
+	if err != nil {
+		return err
 	}
 	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS10}
+	if s.opts.RequireClientCert {
+		pool := x509.NewCertPool()
+		pool.AddCert(s.CA.Cert)
+		cfg.ClientCAs, cfg.ClientAuth = pool, tls.RequireAndVerifyClientCert
+	}
 	if s.opts.TLS != nil {
 		s.opts.TLS(cfg)
 	}
@@ -239,7 +246,7 @@ func (s *Server) listen(addr string) error {
 	}
 	s.ln = ln
 	s.Host = ln.Addr().String()
-	s.srv = &http.Server{Handler: http.HandlerFunc(s.serve), TLSConfig: cfg, ErrorLog: nil, ReadHeaderTimeout: 10 * time.Second}
+	s.srv = &http.Server{Handler: http.HandlerFunc(s.serve), TLSConfig: cfg, ErrorLog: log.New(io.Discard, "", 0), ReadHeaderTimeout: 10 * time.Second}
 	go s.srv.ServeTLS(ln, "", "")
 	return nil
 }
@@ -279,6 +286,13 @@ func (s *Server) Flags() []string {
 		"--carver_start_endpoint=" + CarveBeginPath,
 		"--carver_continue_endpoint=" + CarveBlockPath,
 	}
+}
+
+// Redirect answers requests on from with a 307 to location.
+func (s *Server) Redirect(from, location string) {
+	s.mu.Lock()
+	s.redirects[from] = location
+	s.mu.Unlock()
 }
 
 // Handle replaces the handler of path.
@@ -358,7 +372,13 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.requests = append(s.requests, rec)
 	h := s.handlers[rec.Path]
+	loc, redirect := s.redirects[rec.Path]
 	s.mu.Unlock()
+	if redirect {
+		w.Header().Set("Location", loc)
+		w.WriteHeader(http.StatusTemporaryRedirect)
+		return
+	}
 	if h == nil {
 		h = s.defaultHandler(rec.Path)
 	}

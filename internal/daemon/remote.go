@@ -1,0 +1,105 @@
+package daemon
+
+import (
+	"context"
+	"time"
+
+	"github.com/gosquery/gosquery/internal/config"
+	"github.com/gosquery/gosquery/internal/flags"
+)
+
+// hostDetailsTables are the tables whose first row enrollment sends as
+// host_details, osquery's list.
+var hostDetailsTables = []string{"os_version", "osquery_info", "platform_info", "system_info"}
+
+// hostDetails reads the first row of each host_details table, every value
+// as a string; a table without rows (or missing) is left out.
+func (d *daemon) hostDetails(ctx context.Context) map[string]map[string]string {
+	out := map[string]map[string]string{}
+	for _, t := range hostDetailsTables {
+		res, err := d.db.Query(ctx, "SELECT * FROM "+t+" LIMIT 1")
+		if err != nil {
+			d.log.Debug("host_details: " + t + ": " + err.Error())
+			continue
+		}
+		if len(res.Rows) == 0 {
+			continue
+		}
+		row := map[string]string{}
+		for i, c := range res.Columns {
+			row[c] = res.Rows[0][i].String()
+		}
+		out[t] = row
+	}
+	return out
+}
+
+// recordSources wraps a config plugin so the sources of the last Gen can
+// be kept (the tls plugin's backup).
+func recordSources(p config.Plugin, into *map[string][]byte) config.Plugin {
+	return &recordingPlugin{Plugin: p, into: into}
+}
+
+type recordingPlugin struct {
+	config.Plugin
+	into *map[string][]byte
+}
+
+func (r *recordingPlugin) Gen(ctx context.Context) (map[string][]byte, error) {
+	s, err := r.Plugin.Gen(ctx)
+	if err == nil {
+		*r.into = s
+	}
+	return s, err
+}
+
+// refreshTimer is the config refresh cadence: every --config_refresh
+// seconds, and every --config_accelerated_refresh seconds while the last
+// load failed. osquery retries a failing config only when config_refresh
+// is set; here a daemon that started without any config also retries at
+// the accelerated period, so a host whose server was down at boot gets
+// its schedule when the server returns.
+type refreshTimer struct {
+	fl      *flags.Set
+	t       *time.Timer
+	haveCfg bool
+}
+
+func newRefreshTimer(fl *flags.Set, loaded bool) *refreshTimer {
+	r := &refreshTimer{fl: fl, haveCfg: loaded}
+	r.reset(loaded)
+	return r
+}
+
+func (r *refreshTimer) reset(ok bool) {
+	if ok {
+		r.haveCfg = true
+	}
+	refresh := time.Duration(r.fl.Int("config_refresh")) * time.Second
+	accel := time.Duration(r.fl.Int("config_accelerated_refresh")) * time.Second
+	next := refresh
+	if !ok && (refresh > 0 || !r.haveCfg) {
+		next = accel
+	}
+	if r.t != nil {
+		r.t.Stop()
+		r.t = nil
+	}
+	if next > 0 {
+		r.t = time.NewTimer(next)
+	}
+}
+
+// C is the timer's channel, nil (never ready) when no refresh is due.
+func (r *refreshTimer) C() <-chan time.Time {
+	if r.t == nil {
+		return nil
+	}
+	return r.t.C
+}
+
+func (r *refreshTimer) stop() {
+	if r.t != nil {
+		r.t.Stop()
+	}
+}
