@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -125,4 +127,106 @@ func TestFleetBadConfigKeepsLastGood(t *testing.T) {
 		t.Errorf("%d config requests without a node key", n)
 	}
 	stopDaemon(t, cmd2)
+}
+
+// resultKey identifies a result line: one query run (epoch, counter) and
+// one row change.
+func resultKey(m map[string]any) string {
+	cols, _ := json.Marshal(m["columns"])
+	return fmt.Sprintf("%v/%v/%v/%v/%s", m["name"], m["epoch"], m["counter"], m["action"], cols)
+}
+
+// Results and statuses reach the server's log endpoint, and survive an
+// outage of the server during which the daemon is SIGKILLed and
+// restarted: every line arrives, none twice.
+func TestFleetLogsSurviveOutageAndKill(t *testing.T) {
+	outage := 60 * time.Second
+	if testing.Short() {
+		outage = 10 * time.Second
+	}
+	srv := remotetest.Start(t, remotetest.Options{EnrollSecret: "s", Config: `{
+	  "options": {"schedule_splay_percent": "0"},
+	  "schedule": {"tick": {"query": "select strftime('%s', 'now') as t", "interval": 1}}}`})
+	d, args := fleetDaemon(t, srv, "s", "--logger_plugin=tls", "--logger_tls_period=1", "--logger_min_status=0")
+	cmd := startDaemon(t, d, args...)
+	srv.Wait(remotetest.LogPath, 20*time.Second, func([]remotetest.Recorded) bool { return len(srv.LogItems("result")) >= 4 })
+	if n := len(srv.LogItems("status")); n == 0 {
+		t.Error("no status lines at the log endpoint")
+	}
+	for _, r := range srv.Requests(remotetest.LogPath) {
+		if r.Body["log_type"] != "result" && r.Body["log_type"] != "status" {
+			t.Errorf("log request %v", r.Body)
+		}
+	}
+
+	srv.Close()
+	time.Sleep(outage / 2)
+	cmd.Process.Kill()
+	cmd.Wait()
+	cmd = startDaemon(t, d, args...)
+	time.Sleep(outage / 2)
+	srv.Restart()
+	// The buffer drains at up to 1024 lines a period.
+	time.Sleep(5 * time.Second)
+	stopDaemon(t, cmd)
+
+	items := srv.LogItems("result")
+	seen := map[string]int{}
+	counters := map[string]map[float64]bool{}
+	for _, m := range items {
+		if m["name"] != "tick" {
+			continue
+		}
+		k := resultKey(m)
+		seen[k]++
+		if seen[k] == 2 {
+			t.Errorf("line arrived twice: %s", k)
+		}
+		ep := fmt.Sprint(m["epoch"])
+		if counters[ep] == nil {
+			counters[ep] = map[float64]bool{}
+		}
+		c, _ := m["counter"].(float64)
+		counters[ep][c] = true
+	}
+	// Every run of the query changed its row, so every counter from the
+	// first to the last must have arrived.
+	for ep, cs := range counters {
+		lo, hi := -1.0, -1.0
+		for c := range cs {
+			if lo < 0 || c < lo {
+				lo = c
+			}
+			if c > hi {
+				hi = c
+			}
+		}
+		for c := lo; c <= hi; c++ {
+			if !cs[c] {
+				t.Errorf("epoch %s: run %v missing (runs %v..%v arrived)", ep, c, lo, hi)
+			}
+		}
+		if hi-lo < outage.Seconds()/2 {
+			t.Errorf("epoch %s: only runs %v..%v arrived over a %v outage", ep, lo, hi, outage)
+		}
+	}
+	// Each run's added row is the next run's removed row.
+	added, removed := map[string]bool{}, map[string]bool{}
+	for _, m := range items {
+		cols, _ := m["columns"].(map[string]any)
+		switch m["action"] {
+		case "added":
+			added[fmt.Sprint(cols["t"])] = true
+		case "removed":
+			removed[fmt.Sprint(cols["t"])] = true
+		}
+	}
+	for v := range removed {
+		if !added[v] {
+			t.Errorf("row %s removed but its addition never arrived", v)
+		}
+	}
+	if len(added) < int(outage.Seconds()/2) {
+		t.Errorf("%d distinct rows over a %v outage", len(added), outage)
+	}
 }

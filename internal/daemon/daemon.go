@@ -155,7 +155,7 @@ func Run(o Options) (code int) {
 	// logger path, audit flags, ancestry sizes.
 	cfg := d.loadConfig(netCtx)
 
-	plugin, err := logger.FromFlags(fl, o.Stdout)
+	plugin, err := logger.FromFlagsWith(fl, o.Stdout, logger.Config{Remote: d.remote, Store: st, StatusEnvelope: d.statusEnvelope})
 	if err != nil {
 		log.Error(err.Error())
 		return exitCatastrophic
@@ -196,14 +196,22 @@ func Run(o Options) (code int) {
 		d.applyViews(ctx, cfg)
 		sched.Configure(ctx, cfg)
 	}
-	if err := sched.ReplayPending(ctx, d.alreadyLogged); err != nil {
+	replay, err := d.replayFilter(ctx)
+	if err != nil {
+		log.Error("Cannot replay results logged before a crash: " + err.Error())
+		return exitCatastrophic
+	}
+	if err := sched.ReplayPending(ctx, replay); err != nil {
 		log.Error("Cannot replay results logged before a crash: " + err.Error())
 		return exitCatastrophic
 	}
 	log.Info(fmt.Sprintf("osqueryd started [version=%s]", version.Osquery))
 
 	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	var workers sync.WaitGroup
+	// The remote workers stop before the store and the engine close.
+	defer func() { cancel(); workers.Wait() }()
+	d.startRemoteWorkers(runCtx, &workers)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

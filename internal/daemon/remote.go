@@ -2,10 +2,14 @@ package daemon
 
 import (
 	"context"
+	"sync"
 	"time"
 
+	"github.com/gosquery/gosquery/internal/carver"
 	"github.com/gosquery/gosquery/internal/config"
 	"github.com/gosquery/gosquery/internal/flags"
+	"github.com/gosquery/gosquery/internal/logger"
+	"github.com/gosquery/gosquery/internal/version"
 )
 
 // hostDetailsTables are the tables whose first row enrollment sends as
@@ -102,4 +106,61 @@ func (r *refreshTimer) stop() {
 	if r.t != nil {
 		r.t.Stop()
 	}
+}
+
+// statusEnvelope is what the buffered (tls) status lines carry.
+func (d *daemon) statusEnvelope() logger.StatusEnvelope {
+	return logger.StatusEnvelope{HostIdentifier: d.hostIdentifier(), Version: version.Osquery}
+}
+
+// replayFilter is the scheduler's written callback after a crash. With
+// several logger plugins a line may have reached some and not others, so
+// it hands the line to each plugin that does not have it (the filesystem
+// plugin's results file, the tls plugin's buffer and sent memory) and
+// reports it handled; plugins that cannot tell (stdout) get it again.
+func (d *daemon) replayFilter(ctx context.Context) (func(line []byte) bool, error) {
+	plugins := []logger.Plugin{d.logger}
+	if m, ok := d.logger.(*logger.Multi); ok {
+		plugins = m.Plugins()
+	}
+	held := make([]func([]byte) bool, len(plugins))
+	for i, p := range plugins {
+		switch x := p.(type) {
+		case *logger.TLS:
+			f, err := x.ReplayFilter(ctx)
+			if err != nil {
+				return nil, err
+			}
+			held[i] = f
+		case *logger.Filesystem:
+			held[i] = d.alreadyLogged
+		default:
+			held[i] = func([]byte) bool { return false }
+		}
+	}
+	return func(line []byte) bool {
+		for i, p := range plugins {
+			if held[i](line) {
+				continue
+			}
+			if err := p.LogResult(ctx, line); err != nil {
+				d.log.Error("Replaying a result line to the " + p.Name() + " logger: " + err.Error())
+			}
+		}
+		return true
+	}, nil
+}
+
+// startRemoteWorkers starts what talks to the TLS server on its own
+// schedule: the carver (which also serves the carves table and carve()).
+func (d *daemon) startRemoteWorkers(ctx context.Context, wg *sync.WaitGroup) {
+	c := carver.New(carver.Options{Client: d.remote, Store: d.store, Flags: d.fl, Log: d.log})
+	c.Attach(d.env)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := c.Run(ctx); err != nil && ctx.Err() == nil {
+			d.log.Warn("Carver stopped: " + err.Error())
+		}
+	}()
 }

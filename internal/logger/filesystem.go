@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gosquery/gosquery/internal/logging"
+	"github.com/gosquery/gosquery/internal/zstdframe"
 )
 
 // File names in --logger_path (plugins/logger/filesystem_logger.cpp).
@@ -255,7 +256,7 @@ func (l *logFile) compress(src, dst string) error {
 	}
 	err = out.Chmod(l.mode)
 	if err == nil {
-		err = writeZstdStored(out, in)
+		err = zstdframe.WriteStored(out, in)
 	}
 	if cerr := out.Close(); err == nil {
 		err = cerr

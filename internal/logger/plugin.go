@@ -14,6 +14,8 @@ import (
 
 	"github.com/gosquery/gosquery/internal/flags"
 	"github.com/gosquery/gosquery/internal/logging"
+	"github.com/gosquery/gosquery/internal/remote"
+	"github.com/gosquery/gosquery/internal/store"
 )
 
 // Plugin is a logger plugin. Lines are complete JSON documents without a
@@ -68,6 +70,16 @@ type Config struct {
 	// a new one (glog's --max_log_size, which osquery sets to 10 MB).
 	// Default 10 MiB.
 	StatusMaxSize int64
+	// Remote is the TLS API client the tls plugin sends with (its flags
+	// and logger are the plugin's); required by tls.
+	Remote *remote.Client
+	// Store is the database the tls plugin buffers lines in; required by
+	// tls.
+	Store *store.DB
+	// StatusEnvelope gives the host identifier, version and decorations
+	// of buffered status lines (tls), read at each LogStatus. Default the
+	// hostname and version.Osquery, without decorations.
+	StatusEnvelope func() StatusEnvelope
 }
 
 // Defaults from osquery's flags and glog settings.
@@ -184,11 +196,19 @@ func ConfigFromFlags(fs *flags.Set) (Config, error) {
 // combined in a Multi; an empty list gives an empty Multi that logs
 // nothing. Unknown names fail with osquery's message.
 func FromFlags(fs *flags.Set, out io.Writer) (Plugin, error) {
+	return FromFlagsWith(fs, out, Config{})
+}
+
+// FromFlagsWith is FromFlags with what the flags cannot give: extra's
+// Remote, Store and StatusEnvelope are passed to every plugin (the tls
+// plugin needs the first two).
+func FromFlagsWith(fs *flags.Set, out io.Writer, extra Config) (Plugin, error) {
 	cfg, err := ConfigFromFlags(fs)
 	if err != nil {
 		return nil, err
 	}
 	cfg.Out = out
+	cfg.Remote, cfg.Store, cfg.StatusEnvelope = extra.Remote, extra.Store, extra.StatusEnvelope
 	var names []string
 	for _, n := range strings.Split(fs.Get("logger_plugin"), ",") {
 		if n = strings.TrimSpace(n); n != "" && !contains(names, n) {
@@ -303,4 +323,28 @@ func (m *Multi) LogStatus(ctx context.Context, statuses []logging.Status) error 
 // Close implements Plugin; every plugin is closed.
 func (m *Multi) Close() error {
 	return m.each(func(p Plugin) error { return p.Close() })
+}
+
+// BatchLogger is a plugin that records many result lines at once more
+// cheaply than one by one (the tls plugin: one store transaction).
+type BatchLogger interface {
+	LogResults(ctx context.Context, lines [][]byte) error
+}
+
+// LogResults records lines through p, in one call when p can batch them.
+func LogResults(ctx context.Context, p Plugin, lines [][]byte) error {
+	if b, ok := p.(BatchLogger); ok {
+		return b.LogResults(ctx, lines)
+	}
+	for _, l := range lines {
+		if err := p.LogResult(ctx, l); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// LogResults implements BatchLogger, batching for the plugins that can.
+func (m *Multi) LogResults(ctx context.Context, lines [][]byte) error {
+	return m.each(func(p Plugin) error { return LogResults(ctx, p, lines) })
 }

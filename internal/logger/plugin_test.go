@@ -6,6 +6,8 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -171,9 +173,9 @@ func TestFromFlags(t *testing.T) {
 		t.Fatalf("%v %v", p, err)
 	}
 
-	fs.Set("logger_plugin", "filesystem,tls")
+	fs.Set("logger_plugin", "filesystem,kafka_producer")
 	_, err = FromFlags(fs, &out)
-	if err == nil || err.Error() != "Cannot activate tls logger plugin: Unknown registry plugin" {
+	if err == nil || err.Error() != "Cannot activate kafka_producer logger plugin: Unknown registry plugin" {
 		t.Fatalf("unknown plugin: %v", err)
 	}
 
@@ -214,7 +216,9 @@ func TestRegister(t *testing.T) {
 	if p, err := New("test_plugin", Config{}); err != nil || p.Name() != "test_plugin" {
 		t.Fatal(p, err)
 	}
-	if names := strings.Join(Names(), ","); names != "filesystem,stdout,test_plugin" {
+	// Other files of the package register more plugins (tls...).
+	if names := Names(); !sort.StringsAreSorted(names) || !slices.Contains(names, "filesystem") ||
+		!slices.Contains(names, "stdout") || !slices.Contains(names, "test_plugin") {
 		t.Fatal(names)
 	}
 	Register("bad_plugin", func(c Config) (Plugin, error) { return nil, errors.New("no endpoint") })

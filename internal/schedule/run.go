@@ -289,16 +289,17 @@ func (s *Scheduler) commit(ctx context.Context, q *queryState, lines [][]byte, s
 func (s *Scheduler) write(ctx context.Context, q *queryState, lines [][]byte, snapshot bool) error {
 	var size uint64
 	for _, l := range lines {
-		var err error
 		if snapshot {
-			err = s.log.LogSnapshot(ctx, l)
-		} else {
-			err = s.log.LogResult(ctx, l)
-		}
-		if err != nil {
-			return s.failed(q, &LogError{err})
+			if err := s.log.LogSnapshot(ctx, l); err != nil {
+				return s.failed(q, &LogError{err})
+			}
 		}
 		size += uint64(len(l))
+	}
+	if !snapshot {
+		if err := logger.LogResults(ctx, s.log, lines); err != nil {
+			return s.failed(q, &LogError{err})
+		}
 	}
 	s.mu.Lock()
 	q.stats.OutputSize += size

@@ -42,6 +42,9 @@ func registerFunctions(conn *sqlite3.Conn, env *table.Env) error {
 			return fmt.Errorf("function %s/%d: %w", f.name, f.nArg, err)
 		}
 	}
+	if err := registerCarveFunction(conn, env); err != nil {
+		return fmt.Errorf("function carve/1: %w", err)
+	}
 	return nil
 }
 

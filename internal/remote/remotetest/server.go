@@ -315,7 +315,7 @@ func (s *Server) Requests(path string) []Recorded {
 	return out
 }
 
-// Carves returns the carves received, by carve id.
+// Carves returns the carves received, by session id.
 func (s *Server) Carves() map[string]*Carve {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -4,6 +4,7 @@ package all
 
 import (
 	_ "github.com/gosquery/gosquery/internal/tables/events"     // process_events, audit_status
+	_ "github.com/gosquery/gosquery/internal/tables/forensic"   // carves
 	_ "github.com/gosquery/gosquery/internal/tables/networking" // interfaces, routes, sockets, /etc/hosts
 	_ "github.com/gosquery/gosquery/internal/tables/system"     // processes, users, kernel, ...
 	_ "github.com/gosquery/gosquery/internal/tables/utility"    // time, file, hash, osquery_*
