@@ -1,14 +1,20 @@
 package e2e
 
 import (
+	"archive/tar"
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/gosquery/gosquery/internal/audit"
 	"github.com/gosquery/gosquery/internal/remote/remotetest"
 )
 
@@ -229,4 +235,135 @@ func TestFleetLogsSurviveOutageAndKill(t *testing.T) {
 	if len(added) < int(outage.Seconds()/2) {
 		t.Errorf("%d distinct rows over a %v outage", len(added), outage)
 	}
+}
+
+// A live query from the server is answered with rows, including a
+// process_events query whose ancestry names the test as the parent; a
+// discovery query gates another; a carve asked for by a live query
+// arrives whole.
+func TestFleetLiveQueriesAndCarve(t *testing.T) {
+	claimAudit(t)
+	dir := t.TempDir()
+	secret := filepath.Join(dir, "evidence.txt")
+	content := strings.Repeat("attack chain evidence\n", 2000)
+	if err := os.WriteFile(secret, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	srv := remotetest.Start(t, remotetest.Options{EnrollSecret: "s", Config: `{"options": {
+	  "disable_events": "false", "disable_audit": "false", "audit_allow_config": "true",
+	  "audit_allow_process_events": "true", "process_ancestry_cache_size": "2000", "process_ancestry_max_depth": "24"}}`})
+	d, args := fleetDaemon(t, srv, "s", "--disable_distributed=false", "--distributed_interval=1",
+		"--disable_carver=false", "--logger_plugin=filesystem")
+	cmd := startDaemon(t, d, args...)
+
+	// Wait until the daemon collects execs, then exec a marked process.
+	marker := fmt.Sprintf("gsq-fleet-%d", os.Getpid())
+	trueBin, _ := exec.LookPath("true")
+	// The server hands out the live queries one stage at a time, once the
+	// test has made what they look for.
+	var stage atomic.Int32
+	srv.Handle(remotetest.DistributedReadPath, func(r remotetest.Recorded) (int, []byte) {
+		switch stage.Swap(0) {
+		case 1:
+			return 200, []byte(`{"queries": {
+			  "ancestry": "select pid, parent, cmdline, ancestry from process_events where cmdline like '%` + marker + `%'",
+			  "order": "select 1 as b, 2 as a",
+			  "gated_yes": "select 'yes' as g", "gated_no": "select 'no' as g",
+			  "broken": "select * from no_such_table"},
+			  "discovery": {"gated_yes": "select 1", "gated_no": "select 1 where 0"}}`)
+		case 2:
+			return 200, []byte(`{"queries": {"carve": "select * from carves where path = '` + secret + `' and carve = 1"}}`)
+		}
+		return 200, []byte(`{"queries": {}}`)
+	})
+	waitAuditOwner(t, cmd.Process.Pid)
+	for i := 0; i < 3; i++ {
+		exec.Command(trueBin, marker).Run()
+	}
+	time.Sleep(time.Second)
+	stage.Store(1)
+	writes, ok := srv.Wait(remotetest.DistributedWritePath, 30*time.Second, func(r []remotetest.Recorded) bool {
+		for _, w := range r {
+			if q, _ := w.Body["queries"].(map[string]any); q["ancestry"] != nil {
+				return true
+			}
+		}
+		return false
+	})
+	if !ok {
+		t.Fatalf("no distributed write with the ancestry query; %d writes", len(writes))
+	}
+	var w remotetest.Recorded
+	for _, x := range writes {
+		if q, _ := x.Body["queries"].(map[string]any); q["ancestry"] != nil {
+			w = x
+		}
+	}
+	queries, _ := w.Body["queries"].(map[string]any)
+	statuses, _ := w.Body["statuses"].(map[string]any)
+	messages, _ := w.Body["messages"].(map[string]any)
+	rows, _ := queries["ancestry"].([]any)
+	if len(rows) == 0 {
+		t.Fatalf("ancestry query returned no rows: %v", w.Body)
+	}
+	for _, r := range rows {
+		row := r.(map[string]any)
+		var chain []map[string]any
+		if err := json.Unmarshal([]byte(fmt.Sprint(row["ancestry"])), &chain); err != nil || len(chain) == 0 {
+			t.Fatalf("ancestry %v: %v", row["ancestry"], err)
+		}
+		if fmt.Sprint(chain[0]["pid"]) != fmt.Sprint(os.Getpid()) || row["parent"] != fmt.Sprint(os.Getpid()) {
+			t.Errorf("parent element %v, row parent %v, want pid %d", chain[0], row["parent"], os.Getpid())
+		}
+		if last := chain[len(chain)-1]; fmt.Sprint(last["pid"]) != "1" {
+			t.Errorf("chain does not reach pid 1: %v", chain)
+		}
+	}
+	if !strings.Contains(string(w.Raw), `[{"b":"1","a":"2"}]`) {
+		t.Errorf("columns not in SELECT order: %s", w.Raw)
+	}
+	if queries["gated_yes"] == nil || queries["gated_no"] != nil {
+		t.Errorf("discovery gating: %v", queries)
+	}
+	if statuses["order"] != float64(0) || statuses["broken"] == float64(0) || !strings.Contains(fmt.Sprint(messages["broken"]), "no such table") {
+		t.Errorf("statuses %v messages %v", statuses, messages)
+	}
+
+	stage.Store(2)
+	c, err := srv.WaitCarve(30 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.RequestID != "carve" {
+		t.Errorf("carve request_id %q", c.RequestID)
+	}
+	tr := tar.NewReader(bytes.NewReader(c.Data()))
+	h, err := tr.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(tr)
+	if !strings.HasSuffix(h.Name, "evidence.txt") || string(got) != content {
+		t.Errorf("carved %s: %d bytes, want %d", h.Name, len(got), len(content))
+	}
+	stopDaemon(t, cmd)
+}
+
+// waitAuditOwner waits until pid owns the kernel's audit with rules in.
+func waitAuditOwner(t *testing.T, pid int) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		c, err := audit.NewClient()
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := c.GetStatus()
+		rules, _ := c.ListRules()
+		c.Close()
+		if err == nil && st.PID == uint32(pid) && len(rules) > 0 {
+			time.Sleep(200 * time.Millisecond) // the /proc scan and proc connector start with it
+			return
+		}
+	}
+	t.Fatalf("daemon %d did not take audit", pid)
 }

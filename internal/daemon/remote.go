@@ -7,8 +7,10 @@ import (
 
 	"github.com/gosquery/gosquery/internal/carver"
 	"github.com/gosquery/gosquery/internal/config"
+	"github.com/gosquery/gosquery/internal/distributed"
 	"github.com/gosquery/gosquery/internal/flags"
 	"github.com/gosquery/gosquery/internal/logger"
+	"github.com/gosquery/gosquery/internal/sqlengine"
 	"github.com/gosquery/gosquery/internal/version"
 )
 
@@ -152,8 +154,28 @@ func (d *daemon) replayFilter(ctx context.Context) (func(line []byte) bool, erro
 }
 
 // startRemoteWorkers starts what talks to the TLS server on its own
-// schedule: the carver (which also serves the carves table and carve()).
+// schedule: the distributed query loop (--disable_distributed=false, on a
+// SQL connection of its own so a long live query never delays the
+// schedule) and the carver (which also serves the carves table and
+// carve()).
 func (d *daemon) startRemoteWorkers(ctx context.Context, wg *sync.WaitGroup) {
+	if !d.fl.Bool("disable_distributed") {
+		if p := d.fl.Get("distributed_plugin"); p != "tls" {
+			d.log.Warn("Distributed plugin " + p + " is not available; live queries are off")
+		} else if db, err := sqlengine.Open(d.env); err != nil {
+			d.log.Error("Cannot open the SQL engine for distributed queries: " + err.Error())
+		} else {
+			r := distributed.New(distributed.Options{Client: d.remote, DB: db, Store: d.store, Flags: d.fl, Log: d.log})
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer db.Close()
+				if err := r.Run(ctx); err != nil && ctx.Err() == nil {
+					d.log.Warn("Distributed queries stopped: " + err.Error())
+				}
+			}()
+		}
+	}
 	c := carver.New(carver.Options{Client: d.remote, Store: d.store, Flags: d.fl, Log: d.log})
 	c.Attach(d.env)
 	wg.Add(1)
