@@ -4,10 +4,15 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"fmt"
+	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -359,4 +364,56 @@ func TestEnrollmentFlags(t *testing.T) {
 			t.Errorf("body %v", r.Body)
 		}
 	})
+}
+
+// Requests share one kept-alive connection; --tls_session_reuse=false
+// opens one per request; --proxy_hostname tunnels through an HTTP proxy.
+func TestConnectionsAndProxy(t *testing.T) {
+	ctx := context.Background()
+	ok := func(remotetest.Recorded) (int, []byte) { return 200, []byte("{}") }
+	for _, tc := range []struct {
+		reuse bool
+		want  func(n int) bool
+	}{{true, func(n int) bool { return n == 1 }}, {false, func(n int) bool { return n >= 6 }}} {
+		srv := remotetest.Start(t, remotetest.Options{EnrollSecret: "s"})
+		srv.Handle("/x", ok)
+		c, _ := newClient(t, srv, "s", fmt.Sprintf("--tls_session_reuse=%v", tc.reuse))
+		for i := 0; i < 5; i++ {
+			if _, err := c.Post(ctx, Request{Path: "/x"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := srv.Connections(); !tc.want(n) {
+			t.Errorf("reuse=%v: %d connections for 6 requests", tc.reuse, n)
+		}
+	}
+
+	srv := remotetest.Start(t, remotetest.Options{EnrollSecret: "s"})
+	srv.Handle("/x", ok)
+	var tunnels atomic.Int32
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodConnect {
+			http.Error(w, "CONNECT only", http.StatusMethodNotAllowed)
+			return
+		}
+		up, err := net.Dial("tcp", r.Host)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		tunnels.Add(1)
+		w.WriteHeader(http.StatusOK)
+		conn, buf, _ := w.(http.Hijacker).Hijack()
+		go func() { io.Copy(up, buf); up.Close() }()
+		io.Copy(conn, up)
+		conn.Close()
+	}))
+	defer proxy.Close()
+	c, _ := newClient(t, srv, "s", "--proxy_hostname="+strings.TrimPrefix(proxy.URL, "http://"))
+	if _, err := c.Post(ctx, Request{Path: "/x"}); err != nil {
+		t.Fatal(err)
+	}
+	if tunnels.Load() == 0 {
+		t.Error("the request did not go through the proxy")
+	}
 }

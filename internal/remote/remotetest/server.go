@@ -174,6 +174,7 @@ type Server struct {
 	handlers  map[string]Handler
 	nodeKeys  map[string]bool
 	issued    int
+	conns     int
 	redirects map[string]string
 	carves    map[string]*Carve
 }
@@ -246,7 +247,14 @@ func (s *Server) listen(addr string) error {
 	}
 	s.ln = ln
 	s.Host = ln.Addr().String()
-	s.srv = &http.Server{Handler: http.HandlerFunc(s.serve), TLSConfig: cfg, ErrorLog: log.New(io.Discard, "", 0), ReadHeaderTimeout: 10 * time.Second}
+	s.srv = &http.Server{Handler: http.HandlerFunc(s.serve), TLSConfig: cfg,
+		ConnState: func(_ net.Conn, st http.ConnState) {
+			if st == http.StateNew {
+				s.mu.Lock()
+				s.conns++
+				s.mu.Unlock()
+			}
+		}, ErrorLog: log.New(io.Discard, "", 0), ReadHeaderTimeout: 10 * time.Second}
 	go s.srv.ServeTLS(ln, "", "")
 	return nil
 }
@@ -286,6 +294,13 @@ func (s *Server) Flags() []string {
 		"--carver_start_endpoint=" + CarveBeginPath,
 		"--carver_continue_endpoint=" + CarveBlockPath,
 	}
+}
+
+// Connections is the number of TCP connections accepted so far.
+func (s *Server) Connections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.conns
 }
 
 // Redirect answers requests on from with a 307 to location.
