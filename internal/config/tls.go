@@ -13,8 +13,11 @@ import (
 // TLSSource is the name of the single source the tls plugin produces.
 const TLSSource = "tls_plugin"
 
-// backupKey is where --config_enable_backup keeps the last config that
-// parsed, in the configurations domain (osquery's "config_backup" prefix).
+// backupKey is where the last config that parsed is kept, in the
+// configurations domain (osquery's "config_backup" prefix). osquery keeps
+// it only with --config_enable_backup; the tls plugin always does, so a
+// daemon restarted while its server is unreachable runs its last schedule
+// instead of none.
 const backupKey = "config_backup." + TLSSource
 
 // TLS is osquery's tls config plugin: the whole answer of POST
@@ -32,8 +35,8 @@ func NewTLS(client *remote.Client) *TLS { return &TLS{client: client} }
 func (*TLS) Name() string { return "tls" }
 
 // Gen fetches the config, retrying --config_tls_max_attempts times with
-// i² s waits. With --config_enable_backup the last config fetched is used
-// when the server cannot be reached.
+// i² s waits. When the server cannot be reached the last config that
+// parsed is used, with a warning.
 func (p *TLS) Gen(ctx context.Context) (map[string][]byte, error) {
 	fl := p.client.Flags()
 	var body []byte
@@ -44,7 +47,7 @@ func (p *TLS) Gen(ctx context.Context) (map[string][]byte, error) {
 	})
 	st := p.client.Store()
 	if err != nil {
-		if fl.Bool("config_enable_backup") && st != nil {
+		if st != nil {
 			if b, ok, berr := st.Get(ctx, store.DomainConfigurations, backupKey); berr == nil && ok {
 				p.client.Log().Warn("Config request failed (" + err.Error() + "); using the backup config")
 				return map[string][]byte{TLSSource: b}, nil
@@ -58,10 +61,10 @@ func (p *TLS) Gen(ctx context.Context) (map[string][]byte, error) {
 	return map[string][]byte{TLSSource: body}, nil
 }
 
-// Backup keeps a config that parsed, for --config_enable_backup.
+// Backup keeps a config that parsed, for the next start without a server.
 func (p *TLS) Backup(ctx context.Context, sources map[string][]byte) error {
 	st := p.client.Store()
-	if st == nil || !p.client.Flags().Bool("config_enable_backup") {
+	if st == nil {
 		return nil
 	}
 	b, ok := sources[TLSSource]
