@@ -5,7 +5,7 @@ GO      ?= go
 BIN     ?= bin
 PKGS    := ./...
 
-.PHONY: all build test vet fmt-check bench bench-events bench-paced bench-truth clean
+.PHONY: all build test vet fmt-check bench bench-events bench-paced bench-truth bench-remote clean
 
 all: build
 
@@ -45,6 +45,14 @@ bench-events: build
 # (root, audit to itself).
 bench-paced: build
 	flock /run/lock/gosquery-audit.lock ./bench/paced_exec.sh
+
+# bench-remote: the TLS logger against the filesystem logger, a live query
+# of 100,000 rows against the engine alone, a 50 MB carve (local HTTPS
+# servers made by the benchmarks).
+bench-remote:
+	$(GO) test -run '^$$' -bench 'TLS' -benchtime 3x -count 3 ./internal/logger/ | tee bench/results/remote.txt
+	$(GO) test -run '^$$' -bench 'LiveQuery100k' -benchtime 5x -count 3 ./internal/distributed/ | tee -a bench/results/remote.txt
+	$(GO) test -run '^$$' -bench 'Carve50MB' -benchtime 3x ./internal/carver/ | tee -a bench/results/remote.txt
 
 # bench-truth: the share of exactly correct ancestry chains at cache sizes
 # 50, 500 and 20,000, on the ground-truth scenarios of e2e/truth_test.go.

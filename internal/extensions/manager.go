@@ -485,7 +485,7 @@ func (m *Manager) RegisterExtension(_ context.Context, info *osquery.InternalExt
 		}
 	}
 	e := &extension{uuid: uuid, info: *info, plugins: map[string][]string{},
-		pool: wire.NewPool(fmt.Sprintf("%s.%d", m.path, uuid), m.timeout, wire.ClientLimits(m.lim.MaxString))}
+		pool: wire.NewExtensionPool(fmt.Sprintf("%s.%d", m.path, uuid), m.timeout, wire.ClientLimits(m.lim.MaxString))}
 	if err := m.addRoutes(e, reg); err != nil {
 		m.log.Warn(fmt.Sprintf("Could not add extension %s: %v", info.Name, err))
 		return status(extFailed, "Failed adding registry: "+err.Error(), 0), nil

@@ -161,6 +161,11 @@ type Pool struct {
 	mu      sync.Mutex
 	idle    []*Client
 	closed  bool
+	// connected is set once a dial succeeded: before that a missing
+	// socket may be an extension between registering and listening,
+	// which a pool made by NewExtensionPool waits for.
+	connected bool
+	grace     time.Duration
 }
 
 // maxIdle bounds the clients a pool keeps.
@@ -169,6 +174,16 @@ const maxIdle = 4
 // NewPool returns a pool of clients to path.
 func NewPool(path string, timeout time.Duration, lim Limits) *Pool {
 	return &Pool{path: path, timeout: timeout, lim: lim}
+}
+
+// NewExtensionPool is NewPool for an extension that has just registered:
+// until its first connection succeeds, a missing socket is waited for
+// (registrationGrace), since the extension listens only after the
+// registration reply.
+func NewExtensionPool(path string, timeout time.Duration, lim Limits) *Pool {
+	p := NewPool(path, timeout, lim)
+	p.grace = registrationGrace
+	return p
 }
 
 // Path is the socket the pool connects to.
@@ -194,13 +209,38 @@ func (p *Pool) Do(fn func(c *Client) error) error {
 		}
 		c.Close()
 	}
-	c, err := Dial(p.path, p.timeout, p.lim)
+	c, err := p.dial()
 	if err != nil {
 		return err
 	}
 	err = fn(c)
 	p.put(c)
 	return err
+}
+
+// registrationGrace is how long an extension's pool that never connected
+// waits for its socket: an extension registers first (the reply names its
+// socket) and listens right after, so a call in between finds no socket.
+const registrationGrace = time.Second
+
+func (p *Pool) dial() (*Client, error) {
+	deadline := time.Now().Add(p.grace)
+	for {
+		c, err := Dial(p.path, p.timeout, p.lim)
+		if err == nil {
+			p.mu.Lock()
+			p.connected = true
+			p.mu.Unlock()
+			return c, nil
+		}
+		p.mu.Lock()
+		fresh := !p.connected
+		p.mu.Unlock()
+		if !fresh || time.Now().After(deadline) || !(errors.Is(err, ErrSocketMissing) || errors.Is(err, syscall.ECONNREFUSED)) {
+			return nil, err
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func (p *Pool) put(c *Client) {
