@@ -70,6 +70,9 @@ type Config struct {
 	// a new one (glog's --max_log_size, which osquery sets to 10 MB).
 	// Default 10 MiB.
 	StatusMaxSize int64
+	// Flags are the flags the config was read from (plugins with settings
+	// of their own, such as syslog, read them); nil when built by hand.
+	Flags *flags.Set
 	// Remote is the TLS API client the tls plugin sends with (its flags
 	// and logger are the plugin's); required by tls.
 	Remote *remote.Client
@@ -181,6 +184,7 @@ func ConfigFromFlags(fs *flags.Set) (Config, error) {
 		return Config{}, err
 	}
 	cfg := Config{
+		Flags:  fs,
 		Path:   fs.Get("logger_path"),
 		Mode:   mode,
 		Rotate: fs.Bool("logger_rotate"),
