@@ -152,6 +152,7 @@ func TestFleetLogsSurviveOutageAndKill(t *testing.T) {
 	}
 	srv := remotetest.Start(t, remotetest.Options{EnrollSecret: "s", Config: `{
 	  "options": {"schedule_splay_percent": "0"},
+	  "decorators": {"load": ["select 'dec-value' as dec"]},
 	  "schedule": {"tick": {"query": "select strftime('%s', 'now') as t", "interval": 1}}}`})
 	// Backoff is bounded so the buffer drains soon after the outage (the
 	// backoff itself is tested in internal/logger).
@@ -187,6 +188,19 @@ func TestFleetLogsSurviveOutageAndKill(t *testing.T) {
 	}
 	stopDaemon(t, cmd)
 
+	decorated := 0
+	for _, st := range srv.LogItems("status") {
+		if decs, _ := st["decorations"].(map[string]any); decs["dec"] == "dec-value" {
+			decorated++
+		}
+		if st["hostIdentifier"] != "fleet-e2e" || st["version"] != "5.23.0" {
+			t.Errorf("status line %v", st)
+			break
+		}
+	}
+	if decorated == 0 {
+		t.Error("no status line carries the load decorations")
+	}
 	items := srv.LogItems("result")
 	seen := map[string]int{}
 	counters := map[string]map[float64]bool{}

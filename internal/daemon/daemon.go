@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -192,6 +193,7 @@ func Run(o Options) (code int) {
 
 	sched := schedule.New(env, db, st, plugin, d.hostIdentifier)
 	d.sched = sched
+	d.schedRef.Store(sched)
 	if cfg != nil {
 		d.applyViews(ctx, cfg)
 		sched.Configure(ctx, cfg)
@@ -239,14 +241,17 @@ func Run(o Options) (code int) {
 
 type daemon struct {
 	remote *remote.Client
-	fl     *flags.Set
-	env    *table.Env
-	store  *store.DB
-	log    *slog.Logger
-	logger logger.Plugin
-	db     *sqlengine.DB
-	events *events.Manager
-	sched  *schedule.Scheduler
+	// schedRef is sched for goroutines started before it existed (the
+	// status forwarder reads its decorations).
+	schedRef atomic.Pointer[schedule.Scheduler]
+	fl       *flags.Set
+	env      *table.Env
+	store    *store.DB
+	log      *slog.Logger
+	logger   logger.Plugin
+	db       *sqlengine.DB
+	events   *events.Manager
+	sched    *schedule.Scheduler
 
 	mu          sync.Mutex
 	ephemeralID string

@@ -112,7 +112,12 @@ func (r *refreshTimer) stop() {
 
 // statusEnvelope is what the buffered (tls) status lines carry.
 func (d *daemon) statusEnvelope() logger.StatusEnvelope {
-	return logger.StatusEnvelope{HostIdentifier: d.hostIdentifier(), Version: version.Osquery}
+	env := logger.StatusEnvelope{HostIdentifier: d.hostIdentifier(), Version: version.Osquery,
+		DecorationsTopLevel: d.fl.Bool("decorations_top_level")}
+	if s := d.schedRef.Load(); s != nil {
+		env.Decorations = s.StoredDecorations()
+	}
+	return env
 }
 
 // replayFilter is the scheduler's written callback after a crash. With

@@ -271,16 +271,29 @@ func (s *Scheduler) runIntervalDecorators(ctx context.Context, t int64) {
 	}
 }
 
+// StoredDecorations are the load and interval decorations last computed,
+// without running any query: what buffered status lines carry (osquery
+// attaches its stored decorations to them, not fresh "always" ones).
+func (s *Scheduler) StoredDecorations() []logger.Decoration {
+	if s.env.Flags.Bool("disable_decorators") {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	decs := slices.Clone(s.loadDecs)
+	for _, d := range s.intervalD {
+		decs = append(decs, d...)
+	}
+	return decs
+}
+
 // decorations gathers load, interval and always decorations for a line.
 func (s *Scheduler) decorations(ctx context.Context) []logger.Decoration {
 	if s.env.Flags.Bool("disable_decorators") {
 		return nil
 	}
+	decs := s.StoredDecorations()
 	s.mu.Lock()
-	decs := slices.Clone(s.loadDecs)
-	for _, d := range s.intervalD {
-		decs = append(decs, d...)
-	}
 	always := s.decorators.always
 	s.mu.Unlock()
 	return append(decs, s.runDecorators(ctx, always)...)
