@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -258,6 +259,9 @@ type Request struct {
 	// Path is the endpoint (--config_tls_endpoint's value...).
 	Path string
 	// Body is the JSON object sent; node_key is added unless NoNodeKey.
+	// json.RawMessage values are sent as they are, without the copy and
+	// validation encoding/json would make (a live query's 10 MB of rows):
+	// they must be valid JSON.
 	Body map[string]any
 	// NoNodeKey leaves node_key out (enrollment, carve blocks).
 	NoNodeKey bool
@@ -304,7 +308,7 @@ func (c *Client) exchange(ctx context.Context, r Request) (map[string]json.RawMe
 			body = withField(body, c.o.Flags.Get("tls_enroll_override"), s)
 		}
 	}
-	payload, err := json.Marshal(body)
+	payload, err := encodeBody(body)
 	if err != nil {
 		return nil, nil, fmt.Errorf("encode request to %s: %w", r.Path, err)
 	}
@@ -333,6 +337,41 @@ func (c *Client) count(fn func(*Stats)) {
 	c.mu.Lock()
 	fn(&c.stats)
 	c.mu.Unlock()
+}
+
+// encodeBody writes body as a JSON object, keys sorted, RawMessage values
+// appended as they are.
+func encodeBody(body map[string]any) ([]byte, error) {
+	keys := make([]string, 0, len(body))
+	size := 2
+	for k, v := range body {
+		keys = append(keys, k)
+		if raw, ok := v.(json.RawMessage); ok {
+			size += len(raw)
+		}
+		size += len(k) + 8
+	}
+	sort.Strings(keys)
+	out := make([]byte, 0, size+256)
+	out = append(out, '{')
+	for i, k := range keys {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		kb, _ := json.Marshal(k)
+		out = append(out, kb...)
+		out = append(out, ':')
+		if raw, ok := body[k].(json.RawMessage); ok && len(raw) > 0 {
+			out = append(out, raw...)
+			continue
+		}
+		vb, err := json.Marshal(body[k])
+		if err != nil {
+			return nil, fmt.Errorf("field %s: %w", k, err)
+		}
+		out = append(out, vb...)
+	}
+	return append(out, '}'), nil
 }
 
 // withField returns body with k set, leaving the caller's map untouched.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -415,5 +416,18 @@ func TestConnectionsAndProxy(t *testing.T) {
 	}
 	if tunnels.Load() == 0 {
 		t.Error("the request did not go through the proxy")
+	}
+}
+
+func TestEncodeBody(t *testing.T) {
+	b, err := encodeBody(map[string]any{"z": json.RawMessage(`{"q":[{"b":"1","a":"2"}]}`), "a": "x\"y", "n": 3, "m": map[string]any{"k": true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"a":"x\"y","m":{"k":true},"n":3,"z":{"q":[{"b":"1","a":"2"}]}}`; string(b) != want {
+		t.Errorf("got  %s\nwant %s", b, want)
+	}
+	if _, err := encodeBody(map[string]any{"f": func() {}}); err == nil {
+		t.Error("a func encoded")
 	}
 }
