@@ -194,17 +194,8 @@ func countRules(t *testing.T, c *Client, key string) int {
 
 func rulesWithKey(t *testing.T, key string) []Rule {
 	t.Helper()
-	c, err := NewClient()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	rules, err := c.ListRules()
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []Rule
-	for _, r := range rules {
+	for _, r := range listRules(t) {
 		if r.Key() == key {
 			out = append(out, r)
 		}
@@ -212,9 +203,8 @@ func rulesWithKey(t *testing.T, key string) []Rule {
 	return out
 }
 
-// keysBefore returns the keys of the rules listed before the first rule
-// with key: the rules the kernel tries first.
-func keysBefore(t *testing.T, key string) []string {
+// listRules returns the kernel's audit rules, in the kernel's order.
+func listRules(t *testing.T) []Rule {
 	t.Helper()
 	c, err := NewClient()
 	if err != nil {
@@ -225,8 +215,15 @@ func keysBefore(t *testing.T, key string) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return rules
+}
+
+// keysBefore returns the keys of the rules listed before the first rule
+// with key: the rules the kernel tries first.
+func keysBefore(t *testing.T, key string) []string {
+	t.Helper()
 	var keys []string
-	for _, r := range rules {
+	for _, r := range listRules(t) {
 		if r.Key() == key {
 			break
 		}

@@ -2,6 +2,7 @@ package carver
 
 import (
 	"context"
+	"github.com/gosquery/gosquery/internal/likepath"
 	"os"
 	"path/filepath"
 	"sort"
@@ -115,7 +116,7 @@ func (g *glob) walk(prefix string, rest []string) {
 		if g.done() {
 			return
 		}
-		if !matchComponent(comp, name) {
+		if !likepath.MatchComponent(comp, name) {
 			continue
 		}
 		p := prefix + "/" + name
@@ -180,34 +181,4 @@ func readNames(dir string) []string {
 	names, _ := f.Readdirnames(MaxPaths + 1)
 	sort.Strings(names)
 	return names
-}
-
-// matchComponent matches a name against a component where only '%' is
-// special; a leading '.' must be matched literally.
-func matchComponent(pattern, name string) bool {
-	if strings.HasPrefix(name, ".") && !strings.HasPrefix(pattern, ".") {
-		return false
-	}
-	p, n := 0, 0
-	star, mark := -1, 0
-	for n < len(name) {
-		switch {
-		case p < len(pattern) && pattern[p] == '%':
-			star, mark = p, n
-			p++
-		case p < len(pattern) && pattern[p] == name[n]:
-			p++
-			n++
-		case star >= 0:
-			p = star + 1
-			mark++
-			n = mark
-		default:
-			return false
-		}
-	}
-	for p < len(pattern) && pattern[p] == '%' {
-		p++
-	}
-	return p == len(pattern)
 }

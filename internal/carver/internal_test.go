@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"github.com/gosquery/gosquery/internal/likepath"
 	"io"
 	"log/slog"
 	"os"
@@ -114,8 +115,8 @@ func TestMatchComponent(t *testing.T) {
 		{"%%", "x", true}, {"a%b%c", "aXbYc", true}, {"a%b%c", "aXcYb", false},
 		{"abc", "abc", true}, {"abc", "abcd", false}, {"", "", true},
 	} {
-		if got := matchComponent(c.pattern, c.name); got != c.want {
-			t.Errorf("matchComponent(%q, %q) = %v", c.pattern, c.name, got)
+		if got := likepath.MatchComponent(c.pattern, c.name); got != c.want {
+			t.Errorf("likepath.MatchComponent(%q, %q) = %v", c.pattern, c.name, got)
 		}
 	}
 }

@@ -241,7 +241,7 @@ func TestAccelerateSwitchesInterval(t *testing.T) {
 
 func TestRunStopsPromptly(t *testing.T) {
 	f := newFixture(t, "--distributed_interval=600")
-	f.r.o.Sleep = sleepCtx // real waits
+	f.r.o.Sleep = remote.SleepContext // real waits
 	f.answers(`{"queries":{"a":"select 1 as x"}}`)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -106,7 +106,7 @@ func New(o Options) *Runner {
 		o.Now = time.Now
 	}
 	if o.Sleep == nil {
-		o.Sleep = sleepCtx
+		o.Sleep = remote.SleepContext
 	}
 	return &Runner{o: o, pending: newPending()}
 }
@@ -127,17 +127,6 @@ func (r *Runner) count(fn func(*Stats)) {
 func (r *Runner) fail(err error) {
 	now := r.o.Now()
 	r.count(func(s *Stats) { s.LastError, s.LastErrorTime = err.Error(), now })
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // Run is the loop: an iteration (read, execute, write, cleanup) every

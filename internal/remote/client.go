@@ -103,7 +103,7 @@ func New(o Options) *Client {
 		o.Now = time.Now
 	}
 	if o.Sleep == nil {
-		o.Sleep = sleepCtx
+		o.Sleep = SleepContext
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = RequestTimeout
@@ -125,7 +125,10 @@ func (c *Client) Stats() Stats {
 	return c.stats
 }
 
-func sleepCtx(ctx context.Context, d time.Duration) error {
+// SleepContext waits d or until ctx ends (then it returns ctx's error):
+// the real sleep behind Options.Sleep, for the workers built on the
+// client.
+func SleepContext(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

@@ -207,6 +207,19 @@ func wrapError(err error) error {
 // Run executes every statement in sql in order and hands each statement's
 // result to fn. It stops at the first error.
 func (db *DB) Run(ctx context.Context, sql string, fn func(*Result) error) error {
+	return db.eachStatement(ctx, sql, func(stmt *sqlite3.Stmt) error {
+		res, err := db.step(stmt)
+		if err != nil {
+			return err
+		}
+		return fn(res)
+	})
+}
+
+// eachStatement prepares and hands over every statement of sql in order,
+// under the connection's lock and with ctx as its interrupt (ctx also
+// reaches the table generators). It stops at the first error.
+func (db *DB) eachStatement(ctx context.Context, sql string, fn func(*sqlite3.Stmt) error) error {
 	db.mu.Lock()
 	defer db.mu.Unlock()
 	if err := db.refresh(); err != nil {
@@ -227,12 +240,9 @@ func (db *DB) Run(ctx context.Context, sql string, fn func(*Result) error) error
 			sql = tail
 			continue
 		}
-		res, err := db.step(stmt)
+		err = fn(stmt)
 		stmt.Close()
 		if err != nil {
-			return err
-		}
-		if err := fn(res); err != nil {
 			return err
 		}
 		if strings.TrimSpace(tail) == "" {
@@ -265,20 +275,7 @@ func (db *DB) step(stmt *sqlite3.Stmt) (*Result, error) {
 	}
 	for stmt.Step() {
 		row := make([]Value, n)
-		for i := range n {
-			switch stmt.ColumnType(i) {
-			case sqlite3.INTEGER:
-				row[i] = Value{Kind: Integer, Int: stmt.ColumnInt64(i)}
-			case sqlite3.FLOAT:
-				row[i] = Value{Kind: Float, Float: stmt.ColumnFloat(i), Str: stmt.ColumnText(i)}
-			case sqlite3.TEXT:
-				row[i] = Value{Kind: Text, Str: stmt.ColumnText(i)}
-			case sqlite3.BLOB:
-				row[i] = Value{Kind: Blob, Str: string(stmt.ColumnRawBlob(i))}
-			default:
-				row[i] = Value{Kind: Null}
-			}
-		}
+		readRow(stmt, row)
 		res.Rows = append(res.Rows, row)
 	}
 	if err := stmt.Err(); err != nil {

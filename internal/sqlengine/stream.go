@@ -2,7 +2,6 @@ package sqlengine
 
 import (
 	"context"
-	"strings"
 
 	"github.com/ncruces/go-sqlite3"
 )
@@ -16,35 +15,7 @@ import (
 // as it is, so a caller may stop early with a sentinel. ctx reaches the
 // table generators, as with Run.
 func (db *DB) Stream(ctx context.Context, sql string, start func(columns []string) error, row func([]Value) error) error {
-	db.mu.Lock()
-	defer db.mu.Unlock()
-	if err := db.refresh(); err != nil {
-		return err
-	}
-	old := db.conn.SetInterrupt(ctx)
-	defer db.conn.SetInterrupt(old)
-	for {
-		stmt, tail, err := db.conn.Prepare(sql)
-		if err != nil {
-			return wrapError(err)
-		}
-		if stmt == nil {
-			if strings.TrimSpace(tail) == "" || tail == sql {
-				return nil
-			}
-			sql = tail
-			continue
-		}
-		err = db.streamStmt(stmt, start, row)
-		stmt.Close()
-		if err != nil {
-			return err
-		}
-		if strings.TrimSpace(tail) == "" {
-			return nil
-		}
-		sql = tail
-	}
+	return db.eachStatement(ctx, sql, func(stmt *sqlite3.Stmt) error { return db.streamStmt(stmt, start, row) })
 }
 
 func (db *DB) streamStmt(stmt *sqlite3.Stmt, start func([]string) error, row func([]Value) error) error {
@@ -67,7 +38,7 @@ func (db *DB) streamStmt(stmt *sqlite3.Stmt, start func([]string) error, row fun
 	return wrapError(stmt.Err())
 }
 
-// readRow reads the current row of stmt into vals, as step does.
+// readRow reads the current row of stmt into vals.
 func readRow(stmt *sqlite3.Stmt, vals []Value) {
 	for i := range vals {
 		switch stmt.ColumnType(i) {

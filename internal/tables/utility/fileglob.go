@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/gosquery/gosquery/internal/likepath"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -565,7 +566,7 @@ func (g *fileGlob) walk(prefix string, rest []string) {
 		if g.done() {
 			return
 		}
-		if !matchFileComponent(comp, e.name) {
+		if !likepath.MatchComponent(comp, e.name) {
 			continue
 		}
 		p := prefix + "/" + e.name
@@ -642,38 +643,6 @@ func (g *fileGlob) markVisited(dir string) bool {
 	}
 	g.visited[id] = true
 	return true
-}
-
-// matchFileComponent matches one path component against a LIKE component in
-// which only '%' is special. A leading '.' must be matched literally.
-func matchFileComponent(pattern, name string) bool {
-	if strings.HasPrefix(name, ".") && !strings.HasPrefix(pattern, ".") {
-		return false
-	}
-	// Iterative wildcard match: remember the last '%' and where the name
-	// stood, and backtrack there on a mismatch. Linear in practice.
-	p, n := 0, 0
-	star, mark := -1, 0
-	for n < len(name) {
-		switch {
-		case p < len(pattern) && pattern[p] == '%':
-			star, mark = p, n
-			p++
-		case p < len(pattern) && pattern[p] == name[n]:
-			p++
-			n++
-		case star >= 0:
-			p = star + 1
-			mark++
-			n = mark
-		default:
-			return false
-		}
-	}
-	for p < len(pattern) && pattern[p] == '%' {
-		p++
-	}
-	return p == len(pattern)
 }
 
 // fileTarget is one path a file or hash generation reports: the path text,

@@ -2,6 +2,7 @@ package utility
 
 import (
 	"context"
+	"github.com/gosquery/gosquery/internal/likepath"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -120,8 +121,8 @@ func TestMatchFileComponent(t *testing.T) {
 		{"", "x", false},
 		{"%a%a%a%a%a%b", strings.Repeat("a", 200), false},
 	} {
-		if got := matchFileComponent(c.pattern, c.name); got != c.want {
-			t.Errorf("matchFileComponent(%q, %q) = %v, want %v", c.pattern, c.name, got, c.want)
+		if got := likepath.MatchComponent(c.pattern, c.name); got != c.want {
+			t.Errorf("likepath.MatchComponent(%q, %q) = %v, want %v", c.pattern, c.name, got, c.want)
 		}
 	}
 }
@@ -179,13 +180,13 @@ func FuzzMatchFileComponent(f *testing.F) {
 	f.Add("a%b%c%", "abcabcabc")
 	f.Add("%%%", ".x")
 	f.Fuzz(func(t *testing.T, pattern, name string) {
-		got := matchFileComponent(pattern, name)
+		got := likepath.MatchComponent(pattern, name)
 		// A pattern without '%' matches exactly itself.
 		if !strings.Contains(pattern, "%") && got != (pattern == name) {
 			t.Fatalf("literal %q vs %q: %v", pattern, name, got)
 		}
 		// Every name matches itself when it does not start with '.'.
-		if !strings.HasPrefix(name, ".") && !matchFileComponent(name, name) && !strings.Contains(name, "%") {
+		if !strings.HasPrefix(name, ".") && !likepath.MatchComponent(name, name) && !strings.Contains(name, "%") {
 			t.Fatalf("%q does not match itself", name)
 		}
 	})
