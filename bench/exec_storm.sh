@@ -13,6 +13,9 @@
 #   LOOPS=2 SECONDS_PER_RUN=5 ROUNDS=1 bench/exec_storm.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The kernel's audit enabled flag before the benchmark, restored after auditd.
+audit_enabled=$(auditctl -s 2>/dev/null | awk '$1 == "enabled" {print $2}')
+audit_enabled=${audit_enabled:-1}
 LOOPS=${LOOPS:-4}
 DURATION=${SECONDS_PER_RUN:-10}
 ROUNDS=${ROUNDS:-3}
@@ -93,7 +96,8 @@ auditd_run() {
 	auditctl -d always,exit -F arch=b32 -S execve,execveat -k gosq-storm-bench >/dev/null
 	kill "$ad"
 	wait "$ad" 2>/dev/null || true
-	auditctl -e 0 >/dev/null 2>&1 || true
+	# auditd leaves audit as its config says; put back what the machine had.
+	auditctl -e "$audit_enabled" >/dev/null 2>&1 || true
 }
 
 installed_auditd=0

@@ -12,6 +12,9 @@
 #   CANDIDATES="new=bin/osqueryd old=/tmp/old/osqueryd" RATE=300 bench/paced_exec.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The kernel's audit enabled flag before the benchmark, restored after auditd.
+audit_enabled=$(auditctl -s 2>/dev/null | awk '$1 == "enabled" {print $2}')
+audit_enabled=${audit_enabled:-1}
 RATE=${RATE:-300}
 DURATION=${DURATION:-30}
 ROUNDS=${ROUNDS:-3}
@@ -61,7 +64,8 @@ run_auditd() {
 	auditctl -D -k gosq-paced-bench >/dev/null 2>&1 || true
 	kill "$ad"
 	wait "$ad" 2>/dev/null || true
-	auditctl -e 0 >/dev/null 2>&1 || true
+	# auditd leaves audit as its config says; put back what the machine had.
+	auditctl -e "$audit_enabled" >/dev/null 2>&1 || true
 	echo "$out"
 }
 
