@@ -13,9 +13,8 @@
 #   LOOPS=2 SECONDS_PER_RUN=5 ROUNDS=1 bench/exec_storm.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# The kernel's audit enabled flag before the benchmark, restored after auditd.
-audit_enabled=$(auditctl -s 2>/dev/null | awk '$1 == "enabled" {print $2}')
-audit_enabled=${audit_enabled:-1}
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 LOOPS=${LOOPS:-4}
 DURATION=${SECONDS_PER_RUN:-10}
 ROUNDS=${ROUNDS:-3}
@@ -35,8 +34,6 @@ storm() {
 	echo "$total"
 }
 
-# cpu_ticks prints utime+stime of a pid in clock ticks.
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 pct() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.1f", (a-b)*100/a}'; }
 median() { sort -g | awk '{v[NR]=$1} END{if (NR%2) print v[(NR+1)/2]; else printf "%.1f\n", (v[NR/2]+v[NR/2+1])/2}'; }
@@ -83,21 +80,12 @@ gosquery() {
 # (installed for the benchmark if missing, removed after). It prints
 # "execs cpu_ms".
 auditd_run() {
-	local ad cpu0 done_a
-	auditd -n >/dev/null 2>&1 &
-	ad=$!
-	sleep 1
-	auditctl -a always,exit -F arch=b64 -S execve,execveat -k gosq-storm-bench >/dev/null
-	auditctl -a always,exit -F arch=b32 -S execve,execveat -k gosq-storm-bench >/dev/null
-	cpu0=$(cpu_ticks "$ad")
+	local cpu0 done_a
+	auditd_start gosq-storm-bench
+	cpu0=$(cpu_ticks "$AUDITD_PID")
 	done_a=$(storm)
-	echo "$done_a $((($(cpu_ticks "$ad") - cpu0) * 10))"
-	auditctl -d always,exit -F arch=b64 -S execve,execveat -k gosq-storm-bench >/dev/null
-	auditctl -d always,exit -F arch=b32 -S execve,execveat -k gosq-storm-bench >/dev/null
-	kill "$ad"
-	wait "$ad" 2>/dev/null || true
-	# auditd leaves audit as its config says; put back what the machine had.
-	auditctl -e "$audit_enabled" >/dev/null 2>&1 || true
+	echo "$done_a $((($(cpu_ticks "$AUDITD_PID") - cpu0) * 10))"
+	auditd_stop gosq-storm-bench
 }
 
 installed_auditd=0

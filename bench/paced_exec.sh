@@ -12,9 +12,8 @@
 #   CANDIDATES="new=bin/osqueryd old=/tmp/old/osqueryd" RATE=300 bench/paced_exec.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# The kernel's audit enabled flag before the benchmark, restored after auditd.
-audit_enabled=$(auditctl -s 2>/dev/null | awk '$1 == "enabled" {print $2}')
-audit_enabled=${audit_enabled:-1}
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 RATE=${RATE:-300}
 DURATION=${DURATION:-30}
 ROUNDS=${ROUNDS:-3}
@@ -23,7 +22,6 @@ OUT=${OUT:-bench/results/paced_exec.md}
 make -s build
 go build -o bin/pacer ./bench/pacer
 
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 median() { sort -g | awk '{v[NR]=$1} END{if (NR%2) print v[(NR+1)/2]; else printf "%.0f\n", (v[NR/2]+v[NR/2+1])/2}'; }
 
 # load runs the pacer and prints "started missed".
@@ -33,10 +31,10 @@ load() { bin/pacer -rate "$RATE" -for "${DURATION}s" /bin/true gosq-paced; }
 # "cpu_ms started missed".
 measure() {
 	local c0 c1 res
-	c0=$(ticks "$1")
+	c0=$(cpu_ticks "$1")
 	res=$(load)
 	sleep 3
-	c1=$(ticks "$1")
+	c1=$(cpu_ticks "$1")
 	echo "$(((c1 - c0) * 1000 / $(getconf CLK_TCK))) $res"
 }
 
@@ -54,18 +52,10 @@ run_osqueryd() {
 }
 
 run_auditd() {
-	local ad out
-	auditd -n >/dev/null 2>&1 &
-	ad=$!
-	sleep 1
-	auditctl -a always,exit -F arch=b64 -S execve,execveat -k gosq-paced-bench >/dev/null
-	auditctl -a always,exit -F arch=b32 -S execve,execveat -k gosq-paced-bench >/dev/null
-	out=$(measure "$ad")
-	auditctl -D -k gosq-paced-bench >/dev/null 2>&1 || true
-	kill "$ad"
-	wait "$ad" 2>/dev/null || true
-	# auditd leaves audit as its config says; put back what the machine had.
-	auditctl -e "$audit_enabled" >/dev/null 2>&1 || true
+	local out
+	auditd_start gosq-paced-bench
+	out=$(measure "$AUDITD_PID")
+	auditd_stop gosq-paced-bench
 	echo "$out"
 }
 

@@ -25,22 +25,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gosquery/gosquery/e2e/truthrec"
 	"github.com/gosquery/gosquery/internal/procconn"
 	"github.com/gosquery/gosquery/internal/procfs"
 	"github.com/gosquery/gosquery/internal/testenv"
 )
 
-// truthRecord is what a truthproc wrote (truthproc.Record).
+// truthRecord is what a truthproc wrote, with the order of the records
+// of one process.
 type truthRecord struct {
-	PID     int    `json:"pid"`
-	Start   uint64 `json:"start"`
-	PPID    int    `json:"ppid"`
-	PStart  uint64 `json:"pstart"`
-	Exe     string `json:"exe"`
-	Comm    string `json:"comm"`
-	Cmdline string `json:"cmdline"`
-	Walked  bool   `json:"walked"`
-	seq     int    // order of the records of one process
+	truthrec.Record
+	seq int
 }
 
 type procID struct {
@@ -519,10 +514,10 @@ func recycledPIDs(recs []truthRecord) int {
 func TestTruthCheckerCanFail(t *testing.T) {
 	r := &truthRun{t: t, btime: 1000}
 	recs := []truthRecord{
-		{PID: 1, Start: 1, Exe: "", Comm: "init", Cmdline: "/sbin/init", Walked: true},
-		{PID: 10, Start: 5, PPID: 1, PStart: 1, Exe: "/bin/sh", Cmdline: "sh -c x", Walked: true},
-		{PID: 11, Start: 7, PPID: 10, PStart: 5, Exe: "/bin/leaf", Cmdline: "leaf t-1"},
-		{PID: 12, Start: 8, PPID: 10, PStart: 5, Exe: "/bin/leaf", Cmdline: "leaf t-2"},
+		{Record: truthrec.Record{PID: 1, Start: 1, Exe: "", Comm: "init", Cmdline: "/sbin/init", Walked: true}},
+		{Record: truthrec.Record{PID: 10, Start: 5, PPID: 1, PStart: 1, Exe: "/bin/sh", Cmdline: "sh -c x", Walked: true}},
+		{Record: truthrec.Record{PID: 11, Start: 7, PPID: 10, PStart: 5, Exe: "/bin/leaf", Cmdline: "leaf t-1"}},
+		{Record: truthrec.Record{PID: 12, Start: 8, PPID: 10, PStart: 5, Exe: "/bin/leaf", Cmdline: "leaf t-2"}},
 	}
 	sh := `{"exe_name":"sh","pid":10,"ppid":1,"pproc_time_hr":100001,"path":"/bin/sh","cmdline":"sh -c x","proc_time":1000,"proc_time_hr":100005}`
 	initEl := `{"exe_name":"init","pid":1,"ppid":0,"pproc_time_hr":0,"path":"","cmdline":"/sbin/init","proc_time":1000,"proc_time_hr":100001}`

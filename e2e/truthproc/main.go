@@ -22,21 +22,12 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/gosquery/gosquery/e2e/truthrec"
 )
 
 // Record is one process image as it started.
-type Record struct {
-	PID     int    `json:"pid"`
-	Start   uint64 `json:"start"`
-	PPID    int    `json:"ppid"`
-	PStart  uint64 `json:"pstart"`
-	Exe     string `json:"exe"`
-	Comm    string `json:"comm"`
-	Cmdline string `json:"cmdline"`
-	// Walked marks an ancestor read from /proc by a descendant (a shell
-	// in between), not a truthproc image.
-	Walked bool `json:"walked,omitempty"`
-}
+type Record = truthrec.Record
 
 const (
 	dirEnv    = "GOSQ_TRUTH_DIR"

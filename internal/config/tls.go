@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/gosquery/gosquery/internal/flags"
 	"github.com/gosquery/gosquery/internal/remote"
@@ -26,6 +27,9 @@ const backupKey = "config_backup." + TLSSource
 // to get one; the daemon builds it with NewTLS.
 type TLS struct {
 	client *remote.Client
+
+	mu      sync.Mutex
+	fetched []byte // the last config the server sent, for Backup
 }
 
 // NewTLS returns the tls config plugin on client.
@@ -58,17 +62,20 @@ func (p *TLS) Gen(ctx context.Context) (map[string][]byte, error) {
 	if len(body) == 0 {
 		body = []byte("{}")
 	}
+	p.mu.Lock()
+	p.fetched = body
+	p.mu.Unlock()
 	return map[string][]byte{TLSSource: body}, nil
 }
 
-// Backup keeps a config that parsed, for the next start without a server.
-func (p *TLS) Backup(ctx context.Context, sources map[string][]byte) error {
+// Backup keeps the config last fetched from the server, once the caller
+// found that it parses, for the next start without a server.
+func (p *TLS) Backup(ctx context.Context) error {
 	st := p.client.Store()
-	if st == nil {
-		return nil
-	}
-	b, ok := sources[TLSSource]
-	if !ok {
+	p.mu.Lock()
+	b := p.fetched
+	p.mu.Unlock()
+	if st == nil || b == nil {
 		return nil
 	}
 	return st.Put(ctx, store.DomainConfigurations, backupKey, b)

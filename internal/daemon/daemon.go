@@ -299,8 +299,7 @@ func (d *daemon) loadConfig(ctx context.Context) *config.Config {
 	opts := config.OptionsFromFlags(d.fl)
 	opts.Hostname, _ = os.Hostname()
 	opts.Version = version.Osquery
-	var sources map[string][]byte
-	cfg, warns, err := config.Load(ctx, recordSources(p, &sources), opts)
+	cfg, warns, err := config.Load(ctx, p, opts)
 	for _, w := range warns {
 		d.log.Log(ctx, w.Level, w.Message)
 	}
@@ -309,7 +308,7 @@ func (d *daemon) loadConfig(ctx context.Context) *config.Config {
 		return nil
 	}
 	if t, ok := p.(*config.TLS); ok {
-		if err := t.Backup(ctx, sources); err != nil {
+		if err := t.Backup(ctx); err != nil {
 			d.log.Warn("Cannot back up the config: " + err.Error())
 		}
 	}
@@ -397,33 +396,26 @@ func (d *daemon) persistentID(ctx context.Context, key string, gen func() string
 	return id
 }
 
-// alreadyLogged reports whether a result line is already in the
-// filesystem logger's results file (a run that crashed after writing but
-// before confirming), so a replay never logs it twice.
-func (d *daemon) alreadyLogged(line []byte) bool {
-	if !strings.Contains(d.fl.Get("logger_plugin"), "filesystem") {
-		return false
-	}
-	path := filepath.Join(d.fl.Get("logger_path"), logger.ResultsFile)
-	f, err := os.Open(path)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	const tail = 4 << 20
-	if st, err := f.Stat(); err == nil && st.Size() > tail {
-		f.Seek(st.Size()-tail, io.SeekStart)
-	}
-	b, err := io.ReadAll(io.LimitReader(f, tail))
-	if err != nil {
-		return false
-	}
-	for _, l := range bytes.Split(b, []byte("\n")) {
-		if bytes.Equal(l, line) {
-			return true
+// alreadyLogged reads the tail of the filesystem logger's results file
+// once and reports, for each line a replay offers, whether it is already
+// there (a run that crashed after writing but before confirming), so a
+// replay never logs it twice.
+func (d *daemon) alreadyLogged() func(line []byte) bool {
+	logged := map[string]bool{}
+	if f, err := os.Open(filepath.Join(d.fl.Get("logger_path"), logger.ResultsFile)); err == nil {
+		const tail = 4 << 20
+		if st, err := f.Stat(); err == nil && st.Size() > tail {
+			f.Seek(st.Size()-tail, io.SeekStart)
+		}
+		b, err := io.ReadAll(io.LimitReader(f, tail))
+		f.Close()
+		if err == nil {
+			for _, l := range bytes.Split(b, []byte("\n")) {
+				logged[string(l)] = true
+			}
 		}
 	}
-	return false
+	return func(line []byte) bool { return logged[string(line)] }
 }
 
 // forwardStatus hands status messages to the logger plugins every three

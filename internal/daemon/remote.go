@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/gosquery/gosquery/internal/carver"
-	"github.com/gosquery/gosquery/internal/config"
 	"github.com/gosquery/gosquery/internal/distributed"
 	"github.com/gosquery/gosquery/internal/flags"
 	"github.com/gosquery/gosquery/internal/logger"
@@ -38,25 +37,6 @@ func (d *daemon) hostDetails(ctx context.Context) map[string]map[string]string {
 		out[t] = row
 	}
 	return out
-}
-
-// recordSources wraps a config plugin so the sources of the last Gen can
-// be kept (the tls plugin's backup).
-func recordSources(p config.Plugin, into *map[string][]byte) config.Plugin {
-	return &recordingPlugin{Plugin: p, into: into}
-}
-
-type recordingPlugin struct {
-	config.Plugin
-	into *map[string][]byte
-}
-
-func (r *recordingPlugin) Gen(ctx context.Context) (map[string][]byte, error) {
-	s, err := r.Plugin.Gen(ctx)
-	if err == nil {
-		*r.into = s
-	}
-	return s, err
 }
 
 // refreshTimer is the config refresh cadence: every --config_refresh
@@ -140,7 +120,7 @@ func (d *daemon) replayFilter(ctx context.Context) (func(line []byte) bool, erro
 			}
 			held[i] = f
 		case *logger.Filesystem:
-			held[i] = d.alreadyLogged
+			held[i] = d.alreadyLogged()
 		default:
 			held[i] = func([]byte) bool { return false }
 		}

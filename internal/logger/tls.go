@@ -519,7 +519,8 @@ func (p *TLS) forward(ctx context.Context, kind int) error {
 	maxSize := p.fl.Int("logger_tls_max_linesize")
 	var (
 		keys, drop      []string
-		data            []json.RawMessage
+		data            = []byte{'['}
+		hashes          []uint64 // of the result lines sent, for the sent memory
 		size            int
 		scanned         int64
 		tooBig, invalid int
@@ -535,7 +536,15 @@ func (p *TLS) forward(ctx context.Context, kind int) error {
 			if len(keys) > 0 && size+len(v) > tlsMaxBatchBytes {
 				return store.ErrStopScan
 			}
-			keys, data, size = append(keys, key), append(data, v), size+len(v)
+			// Lines were checked by isJSONObject, so the array is built
+			// here and sent as it is, not validated again by encoding/json.
+			if len(keys) > 0 {
+				data = append(data, ',')
+			}
+			keys, data, size = append(keys, key), append(data, v...), size+len(v)
+			if kind == kindResult {
+				hashes = append(hashes, lineHash(v))
+			}
 		}
 		if scanned++; scanned >= maxLines {
 			return store.ErrStopScan
@@ -571,18 +580,11 @@ func (p *TLS) forward(ctx context.Context, kind int) error {
 	}
 	_, err = p.remote.Post(ctx, remote.Request{
 		Path:     p.fl.Get("logger_tls_endpoint"),
-		Body:     map[string]any{"log_type": tlsLogTypes[kind], "data": data},
+		Body:     map[string]any{"log_type": tlsLogTypes[kind], "data": json.RawMessage(append(data, ']'))},
 		Compress: p.fl.Bool("logger_tls_compress"),
 	})
 	if err != nil {
 		return err
-	}
-	var hashes []uint64
-	if kind == kindResult {
-		hashes = make([]uint64, len(data))
-		for i, l := range data {
-			hashes[i] = lineHash(l)
-		}
 	}
 	var del [2][]string
 	del[kind] = keys
